@@ -1,0 +1,3 @@
+module github.com/mlseal/mlseal
+
+go 1.26
