@@ -1,6 +1,10 @@
 package envelope
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/mlseal/mlseal/envelope/internal/header"
+)
 
 // Errors that callers can test for with errors.Is. The error returned by
 // Encrypt, Decrypt and their readers and writers wraps one of these and says
@@ -12,16 +16,16 @@ var (
 	// unauthenticated plaintext has been released.
 	ErrAuthentication = errors.New("message authentication failed")
 	// ErrMalformed means the input is not a well-formed message.
-	ErrMalformed = errors.New("malformed message")
+	ErrMalformed = header.ErrMalformed
 	// ErrTruncated means the message ended before its final frame or its
-	// signature. It wraps ErrAuthentication too.
-	ErrTruncated = errors.New("message truncated")
+	// signature, or inside a frame.
+	ErrTruncated = header.ErrTruncated
 	// ErrNoDataKey means no keyring could unwrap any of the message's
 	// encrypted data keys: the wrong key was given, or the key lacks access.
 	ErrNoDataKey = errors.New("no keyring could unwrap a data key")
 	// ErrLimit means the message exceeds a limit set by DecryptOptions
 	// (encrypted data keys, frame length or non-framed body size).
-	ErrLimit = errors.New("message exceeds a configured limit")
+	ErrLimit = header.ErrLimit
 	// ErrPolicy means the message is refused by the caller's policy: a
 	// non-committing suite under the default commitment policy, or a signed
 	// suite when DecryptOptions.UnsignedOnly is set.

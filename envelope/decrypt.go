@@ -1,0 +1,360 @@
+package envelope
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"maps"
+	"runtime"
+	"strings"
+
+	"github.com/mlseal/mlseal/envelope/internal/frame"
+	"github.com/mlseal/mlseal/envelope/internal/header"
+)
+
+// Header describes a message header. Nothing in it is secret. Until a
+// keyring has unwrapped the data key, nothing in it is authenticated either.
+type Header struct {
+	// Version is the message format version, 1 or 2.
+	Version int
+	Suite   SuiteID
+	// MessageID is 16 bytes in version 1 and 32 in version 2.
+	MessageID []byte
+	// Context is the encryption context stored in the header: it lacks the
+	// keys that were required at encryption.
+	Context           map[string]string
+	EncryptedDataKeys []EncryptedDataKey
+	// Framed is false for the single-block body some SDKs still write.
+	Framed bool
+	// FrameLength is the plaintext length of each frame, 0 when not framed.
+	FrameLength int
+}
+
+func publicHeader(h *header.Header) *Header {
+	p := &Header{
+		Version:     int(h.Version),
+		Suite:       SuiteID(h.Suite),
+		MessageID:   h.MessageID,
+		Context:     h.Context,
+		Framed:      h.ContentType == header.Framed,
+		FrameLength: int(h.FrameLength),
+	}
+	for _, k := range h.EDKs {
+		p.EncryptedDataKeys = append(p.EncryptedDataKeys, EncryptedDataKey(k))
+	}
+	return p
+}
+
+func limits(opts *DecryptOptions) header.Limits {
+	return header.Limits{
+		MaxHeaderSize:        orDefault(opts.MaxHeaderSize, DefaultMaxHeaderSize),
+		MaxEncryptedDataKeys: orDefault(opts.MaxEncryptedDataKeys, DefaultMaxEncryptedDataKeys),
+		SuiteDataLen: func(id uint16) (int, bool) {
+			info, ok := SuiteID(id).info()
+			if !ok {
+				return 0, false
+			}
+			return info.suiteDataLen, true
+		},
+	}
+}
+
+// ParseHeader reads a message header from src, under the default limits,
+// without authenticating it: use it to inspect a message, never to trust it.
+func ParseHeader(src io.Reader) (*Header, error) {
+	h, err := header.Parse(src, limits(&DecryptOptions{}))
+	if err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	return publicHeader(h), nil
+}
+
+// A Reader decrypts one message. It releases plaintext frame by frame, each
+// only after the frame is authenticated. For signed suites, plaintext of
+// frames before the last is released before the signature at the end of the
+// message has been verified; the final frame is held back until it has, so
+// a reader that reads to io.EOF has seen a verified message. Consumers that
+// must not act on any plaintext before the signature is verified should
+// either buffer until io.EOF or set DecryptOptions.UnsignedOnly.
+type Reader struct {
+	h    *Header
+	src  *bufio.Reader
+	body io.Reader // nil until the first Read of a non-framed message
+	err  error
+
+	aead      cipher.AEAD
+	messageID []byte
+	sum       hash.Hash
+	verify    *ecdsa.PublicKey
+	maxSingle int64
+}
+
+// Decrypt reads and authenticates the header of the message in src and
+// returns a Reader of its plaintext. The keyring is asked to unwrap the data
+// key before Decrypt returns; ctx bounds that call and nothing after it.
+//
+// Decrypt refuses a message whose suite the commitment policy does not allow,
+// whose stored encryption context disagrees with opts.Context, or whose
+// header does not authenticate under the unwrapped data key.
+func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, error) {
+	if opts.Keyring == nil {
+		return nil, errors.New("envelope: DecryptOptions.Keyring is nil: give a keyring that can unwrap the data key")
+	}
+	for k := range opts.Context {
+		if strings.HasPrefix(k, reservedPrefix) {
+			return nil, fmt.Errorf("envelope: encryption context key %q uses the reserved prefix %q", k, reservedPrefix)
+		}
+	}
+	br := bufio.NewReaderSize(src, 64<<10)
+	h, err := header.Parse(br, limits(&opts))
+	if err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	suite := SuiteID(h.Suite)
+	info, _ := suite.info()
+	if !info.committing && opts.CommitmentPolicy != RequireEncryptAllowDecrypt {
+		return nil, fmt.Errorf("envelope: %w: suite %s does not commit to its data key; decrypt it only if you trust who wrote it, with the legacy commitment policy (RequireEncryptAllowDecrypt, mlseal decrypt --allow-legacy)", ErrPolicy, suite)
+	}
+	if info.version != int(h.Version) {
+		return nil, fmt.Errorf("envelope: %w: suite %s in a version %d header", ErrMalformed, suite, h.Version)
+	}
+	if info.curve != nil && opts.UnsignedOnly {
+		return nil, fmt.Errorf("envelope: %w: the message is signed (suite %s) and unsigned messages only were asked for", ErrPolicy, suite)
+	}
+	if h.ContentType == header.Framed && int64(h.FrameLength) > int64(orDefault(opts.MaxFrameLength, DefaultMaxFrameLength)) {
+		return nil, fmt.Errorf("envelope: %w: frame length %d is larger than the limit of %d bytes", ErrLimit, h.FrameLength, orDefault(opts.MaxFrameLength, DefaultMaxFrameLength))
+	}
+
+	// The caller's context: stored pairs must match, the rest is the
+	// required context that was authenticated but not stored.
+	full := maps.Clone(h.Context)
+	required := map[string]string{}
+	for k, v := range opts.Context {
+		if stored, ok := h.Context[k]; ok {
+			if stored != v {
+				return nil, fmt.Errorf("envelope: %w: the message's encryption context has a different value for key %q", ErrAuthentication, k)
+			}
+			continue
+		}
+		required[k] = v
+		full[k] = v
+	}
+	m := &DecryptionMaterials{Suite: suite, Context: full}
+	if info.curve != nil {
+		pub, ok := h.Context[publicKeyContextKey]
+		if !ok {
+			return nil, fmt.Errorf("envelope: %w: signed message without %s in its encryption context", ErrMalformed, publicKeyContextKey)
+		}
+		if m.VerificationKey, err = decodePublicKey(info.curve, pub); err != nil {
+			return nil, fmt.Errorf("envelope: %w", err)
+		}
+	}
+	edks := publicHeader(h).EncryptedDataKeys
+	if err := opts.Keyring.OnDecrypt(ctx, m, edks); err != nil {
+		if !errors.Is(err, ErrNoDataKey) {
+			err = fmt.Errorf("%w: %w", ErrNoDataKey, err)
+		}
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	if len(m.DataKey) != suite.DataKeyLen() {
+		return nil, fmt.Errorf("envelope: %w: the keyring returned no data key", ErrNoDataKey)
+	}
+	aead, err := authenticateHeader(h, m.DataKey, required, opts.AllowNetV400Messages)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	r := &Reader{
+		h:         publicHeader(h),
+		src:       br,
+		aead:      aead,
+		messageID: h.MessageID,
+		verify:    m.VerificationKey,
+		maxSingle: orDefault(opts.MaxNonFramedSize, DefaultMaxNonFramedSize),
+	}
+	if r.verify != nil {
+		r.sum = info.sigHash()
+		r.sum.Write(h.Body)
+		r.sum.Write(h.AuthIV)
+		r.sum.Write(h.AuthTag)
+	}
+	if h.ContentType == header.Framed {
+		d := frame.NewDecoder(br, aead, h.MessageID, int(h.FrameLength), orDefault(opts.Workers, runtime.GOMAXPROCS(0)), r.sum)
+		d.Finish = r.finish
+		r.body = d
+	}
+	return r, nil
+}
+
+// authenticateHeader derives the message key, checks the key commitment and
+// the header authentication tag, and returns the body's AEAD.
+func authenticateHeader(h *header.Header, dataKey []byte, required map[string]string, allowNetV400 bool) (cipher.AEAD, error) {
+	suite := SuiteID(h.Suite)
+	requiredAAD, err := header.SerializeContext(required)
+	if err != nil {
+		return nil, err
+	}
+	check := func(omitMessageID bool, requiredAAD []byte) (cipher.AEAD, error) {
+		aead, commitKey, err := messageKey(suite, dataKey, h.MessageID, omitMessageID)
+		if err != nil {
+			return nil, err
+		}
+		if suite.Committing() {
+			if err := checkCommitment(commitKey, h.SuiteData); err != nil {
+				return nil, err
+			}
+		}
+		iv := h.AuthIV
+		if h.Version == 2 {
+			iv = make([]byte, header.IVLen)
+		}
+		aad := append(append([]byte{}, h.Body...), requiredAAD...)
+		if _, err := aead.Open(nil, iv, h.AuthTag, aad); err != nil {
+			return nil, fmt.Errorf("%w: the header does not authenticate: it was changed, or the encryption context given does not match", ErrAuthentication)
+		}
+		return aead, nil
+	}
+	aead, err := check(false, requiredAAD)
+	if err == nil || !allowNetV400 || !errors.Is(err, ErrAuthentication) {
+		return aead, err
+	}
+	// The AWS Encryption SDK for .NET 4.0.0 derived v1 keys without the
+	// message id and serialized an empty required context as a zero count.
+	info, _ := suite.info()
+	omit := info.kdf == kdfHKDF && !info.committing
+	if len(required) == 0 {
+		requiredAAD = []byte{0, 0}
+	}
+	if aead, err2 := check(omit, requiredAAD); err2 == nil {
+		return aead, nil
+	}
+	return nil, err
+}
+
+// Header returns the message header. It has been authenticated by the time
+// Decrypt returns.
+func (r *Reader) Header() *Header { return r.h }
+
+// Read reads authenticated plaintext. It returns io.EOF only after the whole
+// message, its signature and the end of the input have been checked.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.body == nil {
+		if r.err = r.openSingleBlock(); r.err != nil {
+			return 0, r.err
+		}
+	}
+	n, err := r.body.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = fmt.Errorf("envelope: %w", err)
+		return n, r.err
+	}
+	if err == io.EOF {
+		r.err = io.EOF
+	}
+	return n, err
+}
+
+// WriteTo writes the remaining plaintext to w, avoiding a copy for framed
+// messages; io.Copy uses it.
+func (r *Reader) WriteTo(w io.Writer) (int64, error) {
+	if wt, ok := r.body.(io.WriterTo); ok && r.err == nil {
+		n, err := wt.WriteTo(w)
+		if err != nil {
+			r.err = fmt.Errorf("envelope: %w", err)
+			return n, r.err
+		}
+		r.err = io.EOF
+		return n, nil
+	}
+	return io.Copy(w, struct{ io.Reader }{r})
+}
+
+// openSingleBlock reads, authenticates and verifies a non-framed body, which
+// is one AES-GCM ciphertext and so can be released only as a whole.
+func (r *Reader) openSingleBlock() error {
+	var hdr [header.IVLen + 8]byte
+	if err := r.readHashed(hdr[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint64(hdr[header.IVLen:])
+	if n > uint64(r.maxSingle) {
+		return fmt.Errorf("envelope: %w: non-framed body of %d bytes is larger than the limit of %d (DecryptOptions.MaxNonFramedSize)", ErrLimit, n, r.maxSingle)
+	}
+	sealed := make([]byte, n+header.TagLen)
+	if err := r.readHashed(sealed); err != nil {
+		return err
+	}
+	aad := frame.AppendAAD(nil, r.messageID, frame.SingleBlockString, 1, n)
+	pt, err := r.aead.Open(sealed[:0], hdr[:header.IVLen], sealed, aad)
+	if err != nil {
+		return fmt.Errorf("envelope: %w: the body does not authenticate", ErrAuthentication)
+	}
+	if err := r.finish(); err != nil {
+		return fmt.Errorf("envelope: %w", err)
+	}
+	r.body = bytes.NewReader(pt)
+	return nil
+}
+
+func (r *Reader) readHashed(b []byte) error {
+	if _, err := io.ReadFull(r.src, b); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return fmt.Errorf("envelope: %w: the body is cut off", ErrTruncated)
+		}
+		return err
+	}
+	if r.sum != nil {
+		r.sum.Write(b)
+	}
+	return nil
+}
+
+// finish runs after the body is authenticated and before its last plaintext
+// is released: it verifies the signature of signed suites and refuses bytes
+// after the end of the message.
+func (r *Reader) finish() error {
+	if r.verify != nil {
+		var l [2]byte
+		if _, err := io.ReadFull(r.src, l[:]); err != nil {
+			return fmt.Errorf("%w: the signature is missing", ErrTruncated)
+		}
+		sig := make([]byte, binary.BigEndian.Uint16(l[:]))
+		if _, err := io.ReadFull(r.src, sig); err != nil {
+			return fmt.Errorf("%w: the signature is cut off", ErrTruncated)
+		}
+		if !ecdsa.VerifyASN1(r.verify, r.sum.Sum(nil), sig) {
+			return fmt.Errorf("%w: the message signature does not verify", ErrAuthentication)
+		}
+	}
+	switch _, err := r.src.ReadByte(); err {
+	case io.EOF:
+		return nil
+	case nil:
+		return fmt.Errorf("%w: bytes follow the end of the message", ErrMalformed)
+	default:
+		return err
+	}
+}
+
+// DecryptBytes decrypts one whole message.
+func DecryptBytes(ctx context.Context, ciphertext []byte, opts DecryptOptions) ([]byte, error) {
+	r, err := Decrypt(ctx, bytes.NewReader(ciphertext), opts)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	out.Grow(len(ciphertext))
+	if _, err := out.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}

@@ -1,0 +1,192 @@
+package envelope
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"maps"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/mlseal/mlseal/envelope/internal/frame"
+	"github.com/mlseal/mlseal/envelope/internal/header"
+)
+
+// Encrypt returns a WriteCloser that encrypts what is written to it into one
+// message written to dst. The header is written before Encrypt returns;
+// frames are written as they fill; Close writes the final frame and, for
+// signed suites, the signature. Close must be called, and its error checked:
+// without it the message is incomplete and will not decrypt. Close does not
+// close dst.
+//
+// The keyring is asked for a data key once, before Encrypt returns; ctx
+// bounds that call and nothing after it.
+func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (io.WriteCloser, error) {
+	suite := orDefault(opts.Suite, DefaultSuite)
+	frameLen := orDefault(opts.FrameLength, DefaultFrameLength)
+	workers := orDefault(opts.Workers, runtime.GOMAXPROCS(0))
+	if opts.Keyring == nil {
+		return nil, errors.New("envelope: EncryptOptions.Keyring is nil: give a keyring that can generate a data key")
+	}
+	if suite != AES256GCMHKDFSHA512CommitKey && suite != AES256GCMHKDFSHA512CommitKeyECDSAP384 {
+		return nil, fmt.Errorf("envelope: cannot encrypt with suite %s: mlseal writes only the key-committing suites %s and %s", suite, AES256GCMHKDFSHA512CommitKey, AES256GCMHKDFSHA512CommitKeyECDSAP384)
+	}
+	if frameLen < 1 || frameLen > DefaultMaxFrameLength {
+		return nil, fmt.Errorf("envelope: frame length %d is outside 1..%d", frameLen, DefaultMaxFrameLength)
+	}
+	m := &EncryptionMaterials{Suite: suite, Context: maps.Clone(opts.Context)}
+	if m.Context == nil {
+		m.Context = map[string]string{}
+	}
+	for k := range m.Context {
+		if strings.HasPrefix(k, reservedPrefix) {
+			return nil, fmt.Errorf("envelope: encryption context key %q uses the reserved prefix %q", k, reservedPrefix)
+		}
+	}
+	for _, k := range opts.RequiredContextKeys {
+		if _, ok := m.Context[k]; !ok {
+			return nil, fmt.Errorf("envelope: required encryption context key %q is not in the encryption context", k)
+		}
+	}
+	m.RequiredContextKeys = slices.Clone(opts.RequiredContextKeys)
+	info, _ := suite.info()
+	if info.curve != nil {
+		key, err := ecdsa.GenerateKey(info.curve, rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		m.SigningKey = key
+		m.Context[publicKeyContextKey] = encodePublicKey(&key.PublicKey)
+	}
+	if err := opts.Keyring.OnEncrypt(ctx, m); err != nil {
+		return nil, fmt.Errorf("envelope: wrapping the data key: %w", err)
+	}
+	if len(m.DataKey) != suite.DataKeyLen() || len(m.EncryptedDataKeys) == 0 {
+		return nil, fmt.Errorf("envelope: the keyring returned no data key or no encrypted data key")
+	}
+
+	stored := maps.Clone(m.Context)
+	required := map[string]string{}
+	for _, k := range m.RequiredContextKeys {
+		required[k] = stored[k]
+		delete(stored, k)
+	}
+	messageID := make([]byte, header.MessageIDLen(2))
+	if _, err := rand.Read(messageID); err != nil {
+		return nil, err
+	}
+	aead, commitKey, err := messageKey(suite, m.DataKey, messageID, false)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	h := &header.Header{
+		Version:     2,
+		Suite:       uint16(suite),
+		MessageID:   messageID,
+		Context:     stored,
+		ContentType: header.Framed,
+		FrameLength: uint32(frameLen),
+		SuiteData:   commitKey,
+	}
+	for _, k := range m.EncryptedDataKeys {
+		h.EDKs = append(h.EDKs, header.EncryptedDataKey{ProviderID: k.ProviderID, ProviderInfo: k.ProviderInfo, Ciphertext: k.Ciphertext})
+	}
+	body, err := header.MarshalBody(h)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	requiredAAD, err := header.SerializeContext(required)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	var zeroIV [header.IVLen]byte
+	tag := aead.Seal(nil, zeroIV[:], nil, append(slices.Clip(body), requiredAAD...))
+
+	var sum hash.Hash
+	if m.SigningKey != nil {
+		sum = info.sigHash()
+	}
+	w := &writer{dst: dst, sum: sum, key: m.SigningKey}
+	if err := w.write(append(body, tag...)); err != nil {
+		return nil, err
+	}
+	w.enc = frame.NewEncoder(dst, aead, messageID, frameLen, workers, sum)
+	return w, nil
+}
+
+type writer struct {
+	dst io.Writer
+	enc *frame.Encoder
+	sum hash.Hash
+	key *ecdsa.PrivateKey
+}
+
+func (w *writer) write(b []byte) error {
+	if w.sum != nil {
+		w.sum.Write(b)
+	}
+	_, err := w.dst.Write(b)
+	return err
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	if w.enc == nil {
+		return 0, errors.New("envelope: write after Close")
+	}
+	return w.enc.Write(p)
+}
+
+func (w *writer) Close() error {
+	if w.enc == nil {
+		return nil
+	}
+	if err := w.enc.Close(); err != nil {
+		return err
+	}
+	if w.key == nil {
+		w.enc = nil
+		return nil
+	}
+	sig, err := ecdsa.SignASN1(rand.Reader, w.key, w.sum.Sum(nil))
+	if err != nil {
+		return err
+	}
+	w.enc, w.key = nil, nil
+	w.sum = nil
+	footer := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(sig)), uint16(len(sig)))
+	_, err = w.dst.Write(append(footer, sig...))
+	return err
+}
+
+// EncryptBytes encrypts plaintext into one message.
+func EncryptBytes(ctx context.Context, plaintext []byte, opts EncryptOptions) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(plaintext) + 1024)
+	w, err := Encrypt(ctx, &buf, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(plaintext); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// orDefault returns v, or def when v is the zero value.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}

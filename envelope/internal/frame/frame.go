@@ -1,0 +1,174 @@
+// Package frame seals and opens the framed body of the AWS Encryption SDK
+// message format (data-format/message-body.md, message-body-aad.md) with a
+// bounded pool of workers, writing and releasing frames in order.
+//
+// Each frame is held in one reusable buffer laid out so that both kinds of
+// frame can be sealed and opened in place:
+//
+//	[0:4]  end-of-sequence marker (final frames)
+//	[4:8]  sequence number (final frames)
+//	[8:12] sequence number (regular frames)
+//	...    IV, and for final frames the content length, ending at offset 24
+//	[24:]  content, then the 16-byte tag
+//
+// so the plaintext always starts at offset 24, whatever kind the frame turns
+// out to be, and a frame becomes final only when the writer is closed.
+package frame
+
+import (
+	"crypto/cipher"
+	"encoding/binary"
+	"hash"
+
+	"github.com/mlseal/mlseal/envelope/internal/header"
+)
+
+const (
+	contentOff  = 24 // plaintext offset in a job buffer
+	regularOff  = 8  // a regular frame's first byte in a job buffer
+	endMarker   = 0xFFFFFFFF
+	tagLen      = header.TagLen
+	ivLen       = header.IVLen
+	maxAADLen   = 32 + len(finalString) + 4 + 8
+	frameString = "AWSKMSEncryptionClient Frame"
+	finalString = "AWSKMSEncryptionClient Final Frame"
+	// SingleBlockString is the body AAD content string of non-framed messages.
+	SingleBlockString = "AWSKMSEncryptionClient Single Block"
+)
+
+// AppendAAD appends the message body AAD of one frame or block.
+func AppendAAD(dst, messageID []byte, content string, seq uint32, n uint64) []byte {
+	dst = append(dst, messageID...)
+	dst = append(dst, content...)
+	dst = binary.BigEndian.AppendUint32(dst, seq)
+	return binary.BigEndian.AppendUint64(dst, n)
+}
+
+// job is one frame in flight.
+type job struct {
+	buf   []byte // len == cap; plaintext or ciphertext at buf[contentOff:]
+	n     int    // content length
+	seq   uint32
+	final bool
+	out   []byte // encrypt: the serialized frame; decrypt: the plaintext
+	ok    bool   // decrypt: the frame authenticated
+	aad   [maxAADLen]byte
+	done  chan struct{}
+}
+
+// grow makes room for n content bytes plus the tag, keeping the content.
+// Buffers start small and double, so that a small message never pays for a
+// whole frame.
+func (j *job) grow(n, frameLen int) {
+	need := contentOff + n + tagLen
+	if need <= len(j.buf) {
+		return
+	}
+	size := max(need, 2*len(j.buf))
+	size = min(size, contentOff+frameLen+tagLen)
+	b := make([]byte, size)
+	copy(b, j.buf)
+	j.buf = b
+}
+
+// crypter holds what sealing and opening frames of one message need.
+type crypter struct {
+	aead      cipher.AEAD
+	messageID []byte
+	frameLen  int
+}
+
+func (c *crypter) aad(j *job) []byte {
+	s := frameString
+	if j.final {
+		s = finalString
+	}
+	return AppendAAD(j.aad[:0], c.messageID, s, j.seq, uint64(j.n))
+}
+
+// seal encrypts j's content in place and sets j.out to the serialized frame.
+func (c *crypter) seal(j *job) {
+	var start, ivOff int
+	if j.final {
+		start, ivOff = 0, 8
+		binary.BigEndian.PutUint32(j.buf[0:], endMarker)
+		binary.BigEndian.PutUint32(j.buf[4:], j.seq)
+		binary.BigEndian.PutUint32(j.buf[20:], uint32(j.n))
+	} else {
+		start, ivOff = regularOff, 12
+		binary.BigEndian.PutUint32(j.buf[8:], j.seq)
+	}
+	iv := j.buf[ivOff : ivOff+ivLen]
+	// The IV is the sequence number, left-padded with zeros: unique within
+	// the message, whose key is unique to the message.
+	clear(iv[:8])
+	binary.BigEndian.PutUint32(iv[8:], j.seq)
+	content := j.buf[contentOff : contentOff+j.n]
+	c.aead.Seal(content[:0], iv, content, c.aad(j))
+	j.out = j.buf[start : contentOff+j.n+tagLen]
+}
+
+// open authenticates and decrypts j's content in place.
+func (c *crypter) open(j *job) {
+	ivOff := 12
+	if j.final {
+		ivOff = 8
+	}
+	iv := j.buf[ivOff : ivOff+ivLen]
+	sealed := j.buf[contentOff : contentOff+j.n+tagLen]
+	pt, err := c.aead.Open(sealed[:0], iv, sealed, c.aad(j))
+	j.ok = err == nil
+	j.out = pt
+}
+
+// pool runs fn on submitted jobs with a fixed number of goroutines started
+// on first use, and signals each job's done channel when it is finished.
+type pool struct {
+	workers int
+	work    chan *job
+}
+
+func (p *pool) submit(j *job, fn func(*job)) {
+	if p.work == nil {
+		p.work = make(chan *job, 2*p.workers+2)
+		for range p.workers {
+			go func() {
+				for j := range p.work {
+					fn(j)
+					j.done <- struct{}{}
+				}
+			}()
+		}
+	}
+	p.work <- j
+}
+
+func (p *pool) stop() {
+	if p.work != nil {
+		close(p.work)
+		p.work = nil
+	}
+}
+
+// queue is a FIFO of jobs in sequence order.
+type queue struct{ jobs []*job }
+
+func (q *queue) push(j *job) { q.jobs = append(q.jobs, j) }
+func (q *queue) len() int    { return len(q.jobs) }
+func (q *queue) pop() *job {
+	j := q.jobs[0]
+	copy(q.jobs, q.jobs[1:])
+	q.jobs[len(q.jobs)-1] = nil
+	q.jobs = q.jobs[:len(q.jobs)-1]
+	return j
+}
+
+// hashWriter feeds every byte that crosses the message boundary to the
+// signature hash, when the suite is signed.
+type hashWriter struct{ h hash.Hash }
+
+func (w hashWriter) write(b []byte) {
+	if w.h != nil {
+		w.h.Write(b)
+	}
+}

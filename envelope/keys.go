@@ -1,0 +1,83 @@
+package envelope
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hkdf"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+)
+
+// publicKeyContextKey holds the message's signature verification key in the
+// encryption context of signed suites.
+const publicKeyContextKey = "aws-crypto-public-key"
+
+// reservedPrefix starts encryption context keys that only the format may set.
+const reservedPrefix = "aws-crypto-"
+
+// messageKey derives the key that encrypts a message's header tag and body
+// from the data key, and for committing suites the commitment key stored in
+// the header (framework/algorithm-suites.md).
+//
+// omitMessageID reproduces the AWS Encryption SDK for .NET 4.0.0, which left
+// the message id out of the HKDF info of version 1 suites.
+func messageKey(suite SuiteID, dataKey, messageID []byte, omitMessageID bool) (aead cipher.AEAD, commitKey []byte, err error) {
+	info, _ := suite.info()
+	if len(dataKey) != info.keyLen {
+		return nil, nil, fmt.Errorf("data key is %d bytes, suite %s needs %d", len(dataKey), suite, info.keyLen)
+	}
+	var id [2]byte
+	binary.BigEndian.PutUint16(id[:], uint16(suite))
+	key := dataKey
+	switch {
+	case info.committing:
+		key, err = hkdf.Key(info.kdfHash, dataKey, messageID, string(id[:])+"DERIVEKEY", info.keyLen)
+		if err == nil {
+			commitKey, err = hkdf.Key(info.kdfHash, dataKey, messageID, "COMMITKEY", info.commitKeyLen)
+		}
+	case info.kdf == kdfHKDF:
+		kdfInfo := string(id[:]) + string(messageID)
+		if omitMessageID {
+			kdfInfo = string(id[:])
+		}
+		key, err = hkdf.Key(info.kdfHash, dataKey, nil, kdfInfo, info.keyLen)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	aead, err = cipher.NewGCM(block)
+	return aead, commitKey, err
+}
+
+// checkCommitment compares the commitment key derived from the data key with
+// the one stored in the header, in constant time.
+func checkCommitment(derived, stored []byte) error {
+	if subtle.ConstantTimeCompare(derived, stored) != 1 {
+		return fmt.Errorf("%w: the data key does not match the key commitment in the header", ErrAuthentication)
+	}
+	return nil
+}
+
+func encodePublicKey(pub *ecdsa.PublicKey) string {
+	return base64.StdEncoding.EncodeToString(elliptic.MarshalCompressed(pub.Curve, pub.X, pub.Y))
+}
+
+func decodePublicKey(curve elliptic.Curve, s string) (*ecdsa.PublicKey, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: signature public key is not base64", ErrMalformed)
+	}
+	x, y := elliptic.UnmarshalCompressed(curve, b)
+	if x == nil {
+		return nil, fmt.Errorf("%w: signature public key is not a compressed %s point", ErrMalformed, curve.Params().Name)
+	}
+	return &ecdsa.PublicKey{Curve: curve, X: x, Y: y}, nil
+}
