@@ -14,7 +14,7 @@ var (
 	// tampered with or truncated, it does not match the encryption context
 	// the caller expects, or the data key does not commit to it. No
 	// unauthenticated plaintext has been released.
-	ErrAuthentication = errors.New("message authentication failed")
+	ErrAuthentication = header.ErrAuthentication
 	// ErrMalformed means the input is not a well-formed message.
 	ErrMalformed = header.ErrMalformed
 	// ErrTruncated means the message ended before its final frame or its

@@ -3,7 +3,6 @@ package frame
 import (
 	"crypto/cipher"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -12,7 +11,7 @@ import (
 )
 
 // ErrAuthentication is returned when a frame fails authentication.
-var ErrAuthentication = errors.New("message authentication failed")
+var ErrAuthentication = header.ErrAuthentication
 
 // Decoder reads frames from src, opens them (in parallel with more than one
 // worker, reading ahead at most workers+2 frames) and releases their

@@ -108,6 +108,7 @@ func (e *Encoder) Close() error {
 		}
 	}
 	j.final = true
+	j.grow(j.n, e.frameLen) // an empty message has not sized its buffer yet
 	if !e.nextSeq(j) {
 		return e.err
 	}

@@ -17,6 +17,8 @@ var (
 	ErrMalformed = errors.New("malformed message")
 	ErrLimit     = errors.New("message exceeds a configured limit")
 	ErrTruncated = errors.New("message truncated")
+	// ErrAuthentication is shared by the header, the frames and the envelope.
+	ErrAuthentication = errors.New("message authentication failed")
 )
 
 func malformed(format string, args ...any) error {

@@ -1,0 +1,218 @@
+package envelope_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"testing/iotest"
+
+	"github.com/mlseal/mlseal/envelope"
+	"github.com/mlseal/mlseal/envelope/keyring/rawaes"
+)
+
+var ctx = context.Background()
+
+func testKeyring(t testing.TB, name string) envelope.Keyring {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	kr, err := rawaes.New("mlseal-test", name, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+var suites = []envelope.SuiteID{envelope.AES256GCMHKDFSHA512CommitKey, envelope.AES256GCMHKDFSHA512CommitKeyECDSAP384}
+
+// encryptChunked encrypts pt writing it in chunks of the given size.
+func encryptChunked(t testing.TB, opts envelope.EncryptOptions, pt []byte, chunk int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := envelope.Encrypt(ctx, &buf, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := pt; len(p) > 0; {
+		n := min(chunk, len(p))
+		if m, err := w.Write(p[:n]); err != nil || m != n {
+			t.Fatalf("Write = %d, %v", m, err)
+		}
+		p = p[n:]
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestRoundTripSizes(t *testing.T) {
+	kr := testKeyring(t, "k")
+	for _, suite := range suites {
+		for _, f := range []int{1, 512, 4096} {
+			sizes := []int{0, 1, f - 1, f, f + 1, 2 * f, 2*f + 7, 5*f + 3}
+			for _, size := range sizes {
+				for _, chunk := range []int{1, 512, f - 1, f, f + 1} {
+					if chunk < 1 || (chunk == 1 && size > 20000) {
+						continue
+					}
+					for _, workers := range []int{1, 3} {
+						pt := randomBytes(size)
+						opts := envelope.EncryptOptions{Keyring: kr, Suite: suite, FrameLength: f, Workers: workers, Context: map[string]string{"dataset": "train"}}
+						ct := encryptChunked(t, opts, pt, chunk)
+						r, err := envelope.Decrypt(ctx, bytes.NewReader(ct), envelope.DecryptOptions{Keyring: kr, Workers: 4 - workers})
+						if err != nil {
+							t.Fatalf("suite %s f %d size %d chunk %d: %v", suite, f, size, chunk, err)
+						}
+						if err := iotest.TestReader(r, pt); err != nil {
+							t.Fatalf("suite %s f %d size %d chunk %d workers %d: %v", suite, f, size, chunk, workers, err)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestRoundTripLarge(t *testing.T) {
+	kr := testKeyring(t, "k")
+	pt := randomBytes(5<<20 + 12345)
+	for _, suite := range suites {
+		for _, f := range []int{0, 65536, 1 << 20} {
+			for _, workers := range []int{1, 2, 8} {
+				ct, err := envelope.EncryptBytes(ctx, pt, envelope.EncryptOptions{Keyring: kr, Suite: suite, FrameLength: f, Workers: workers})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := envelope.Decrypt(ctx, bytes.NewReader(ct), envelope.DecryptOptions{Keyring: kr, Workers: workers})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out bytes.Buffer
+				if _, err := io.Copy(&out, r); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(out.Bytes(), pt) {
+					t.Fatalf("suite %s f %d workers %d: plaintext differs", suite, f, workers)
+				}
+				if h := r.Header(); h.Suite != suite || !h.Framed || h.Version != 2 {
+					t.Fatalf("header %+v", h)
+				}
+			}
+		}
+	}
+}
+
+func TestEncryptionContext(t *testing.T) {
+	kr := testKeyring(t, "k")
+	pt := []byte("rows of a training set")
+	enc := map[string]string{"dataset": "train", "owner": "ml-team", "tenant": "acme"}
+	ct, err := envelope.EncryptBytes(ctx, pt, envelope.EncryptOptions{Keyring: kr, Context: enc, RequiredContextKeys: []string{"tenant"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := envelope.ParseHeader(bytes.NewReader(ct))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, stored := h.Context["tenant"]; stored || h.Context["dataset"] != "train" {
+		t.Fatalf("stored context %v: want dataset stored and tenant not", h.Context)
+	}
+	cases := []struct {
+		name    string
+		ctx     map[string]string
+		wantErr error
+	}{
+		{"required key given", map[string]string{"tenant": "acme"}, nil},
+		{"all keys given", enc, nil},
+		{"required key missing", nil, envelope.ErrAuthentication},
+		{"required key wrong", map[string]string{"tenant": "evil"}, envelope.ErrAuthentication},
+		{"stored key wrong", map[string]string{"tenant": "acme", "dataset": "test"}, envelope.ErrAuthentication},
+		{"extra key", map[string]string{"tenant": "acme", "extra": "x"}, envelope.ErrAuthentication},
+	}
+	for _, c := range cases {
+		got, err := envelope.DecryptBytes(ctx, ct, envelope.DecryptOptions{Keyring: kr, Context: c.ctx})
+		if c.wantErr == nil {
+			if err != nil || !bytes.Equal(got, pt) {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, c.wantErr) && !errors.Is(err, envelope.ErrNoDataKey) {
+			t.Errorf("%s: error %v, want %v", c.name, err, c.wantErr)
+		}
+	}
+	for _, bad := range []envelope.EncryptOptions{
+		{Keyring: kr, Context: map[string]string{"aws-crypto-public-key": "x"}},
+		{Keyring: kr, Context: enc, RequiredContextKeys: []string{"absent"}},
+		{Keyring: kr, Suite: envelope.AES256GCMIV12Tag16HKDFSHA256},
+		{Keyring: kr, FrameLength: envelope.DefaultMaxFrameLength + 1},
+		{},
+	} {
+		if _, err := envelope.EncryptBytes(ctx, pt, bad); err == nil {
+			t.Errorf("EncryptBytes(%+v) succeeded, want an error", bad)
+		}
+	}
+}
+
+func TestWrongKey(t *testing.T) {
+	ct, err := envelope.EncryptBytes(ctx, []byte("x"), envelope.EncryptOptions{Keyring: testKeyring(t, "a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kr := range []envelope.Keyring{testKeyring(t, "a"), testKeyring(t, "b")} {
+		_, err := envelope.DecryptBytes(ctx, ct, envelope.DecryptOptions{Keyring: kr})
+		if !errors.Is(err, envelope.ErrNoDataKey) || !envelope.IsIntegrityError(err) {
+			t.Errorf("wrong key: %v, want ErrNoDataKey", err)
+		}
+	}
+}
+
+func TestUnsignedOnly(t *testing.T) {
+	kr := testKeyring(t, "k")
+	for _, suite := range suites {
+		ct, err := envelope.EncryptBytes(ctx, []byte("x"), envelope.EncryptOptions{Keyring: kr, Suite: suite})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = envelope.DecryptBytes(ctx, ct, envelope.DecryptOptions{Keyring: kr, UnsignedOnly: true})
+		if suite.Signed() != errors.Is(err, envelope.ErrPolicy) {
+			t.Errorf("suite %s with UnsignedOnly: %v", suite, err)
+		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	kr := testKeyring(t, "k")
+	krs := []envelope.Keyring{}
+	for i := range 3 {
+		krs = append(krs, testKeyring(t, fmt.Sprint(i)))
+	}
+	ct, err := envelope.EncryptBytes(ctx, randomBytes(100), envelope.EncryptOptions{Keyring: multiOf(t, krs...), FrameLength: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := envelope.DecryptBytes(ctx, ct, envelope.DecryptOptions{Keyring: krs[2], MaxEncryptedDataKeys: 2}); !errors.Is(err, envelope.ErrLimit) {
+		t.Errorf("3 wrapped keys with a limit of 2: %v", err)
+	}
+	if _, err := envelope.DecryptBytes(ctx, ct, envelope.DecryptOptions{Keyring: krs[2], MaxFrameLength: 1 << 19}); !errors.Is(err, envelope.ErrLimit) {
+		t.Errorf("frame length over the limit: %v", err)
+	}
+	if _, err := envelope.DecryptBytes(ctx, ct, envelope.DecryptOptions{Keyring: krs[2], MaxHeaderSize: 100}); !errors.Is(err, envelope.ErrLimit) {
+		t.Errorf("header over the limit: %v", err)
+	}
+	if _, err := envelope.DecryptBytes(ctx, ct, envelope.DecryptOptions{Keyring: krs[1]}); err != nil {
+		t.Errorf("second of three keys: %v", err)
+	}
+	_ = kr
+}
