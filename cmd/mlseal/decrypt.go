@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/mlseal/mlseal/envelope"
+)
+
+// decryptFlags are the flags of decrypt, most of which verify shares.
+type decryptFlags struct {
+	keys         []string
+	context      []string
+	allowLegacy  bool
+	unsignedOnly bool
+	allowNetV400 bool
+	maxEDKs      int
+	workers      int
+	out          string
+	force        bool
+}
+
+// addOpenFlags adds the flags that say how to open a message.
+func (f *decryptFlags) addOpenFlags(fl *pflag.FlagSet) {
+	fl.StringArrayVarP(&f.keys, "key", "k", nil, "key `FILE` that may decrypt (repeatable; default: the default key)")
+	fl.StringArrayVarP(&f.context, "context", "c", nil, "expected encryption context pair `KEY=VALUE` (repeatable)")
+	fl.BoolVar(&f.allowLegacy, "allow-legacy", false, "also read messages of legacy suites without key commitment")
+	fl.BoolVar(&f.allowNetV400, "allow-net-v4.0.0", false, "also read messages written by the AWS Encryption SDK for .NET 4.0.0")
+	fl.IntVar(&f.maxEDKs, "max-encrypted-data-keys", 0, fmt.Sprintf("most wrapped data keys a message may carry (default %d)", envelope.DefaultMaxEncryptedDataKeys))
+	fl.IntVar(&f.workers, "workers", 0, "goroutines opening frames (default GOMAXPROCS)")
+}
+
+func (a *app) decryptCmd() *cobra.Command {
+	var f decryptFlags
+	cmd := &cobra.Command{
+		Use:   "decrypt [flags] [IN]...",
+		Short: "Decrypt and authenticate IN (default stdin) to OUT (default stdout)",
+		Long: `Decrypt and authenticate IN (default stdin) to OUT (default stdout).
+
+Any one --key that can unwrap the data key is enough. Without --key, the
+default key is used; it is never created here. Every --context pair must match
+the message's encryption context; pairs the message does not store (its
+required context) must be given here.
+
+An output file is written under a temporary name and appears only once the
+whole message, signature included, is authenticated; it is created with mode
+0600. Several inputs can be decrypted at once into an existing directory given
+with -o: the .mlseal extension is removed, or .dec added.
+
+Plaintext written to stdout is released frame by frame, each frame
+authenticated; the signature of a signed message is checked only at its end,
+so pass --unsigned-only to refuse signed messages when streaming.
+
+` + exitCodeHelp,
+		Args: cobra.ArbitraryArgs,
+		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			return a.decrypt(cmd.Context(), &f, args)
+		}),
+	}
+	fl := cmd.Flags()
+	f.addOpenFlags(fl)
+	fl.BoolVar(&f.unsignedOnly, "unsigned-only", false, "refuse signed messages")
+	fl.StringVarP(&f.out, "output", "o", "", "output `OUT` file or existing directory (default stdout)")
+	fl.BoolVarP(&f.force, "force", "f", false, "overwrite existing output files")
+	return cmd
+}
+
+// decryptedName names the output of decrypting base into a directory.
+func decryptedName(base string) string {
+	if s, ok := strings.CutSuffix(base, encryptedExt); ok && s != "" {
+		return s
+	}
+	return base + ".dec"
+}
+
+// openOptions builds the decryption options from the flags.
+func (a *app) openOptions(f *decryptFlags) (envelope.DecryptOptions, []loadedKey, error) {
+	opts := envelope.DecryptOptions{
+		UnsignedOnly:         f.unsignedOnly,
+		AllowNetV400Messages: f.allowNetV400,
+		MaxEncryptedDataKeys: f.maxEDKs,
+		Workers:              f.workers,
+	}
+	if f.maxEDKs < 0 {
+		return opts, nil, usageErrorf("--max-encrypted-data-keys must be positive")
+	}
+	if f.workers < 0 {
+		return opts, nil, usageErrorf("--workers must not be negative")
+	}
+	if f.allowLegacy {
+		opts.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
+	}
+	var err error
+	if opts.Context, err = parseContext(f.context); err != nil {
+		return opts, nil, err
+	}
+	keys, err := a.decryptKeys(f.keys)
+	if err != nil {
+		return opts, nil, err
+	}
+	if opts.Keyring, err = keyring(keys); err != nil {
+		return opts, nil, err
+	}
+	return opts, keys, nil
+}
+
+func (a *app) decrypt(ctx context.Context, f *decryptFlags, args []string) error {
+	jobs, dirMode, err := planJobs(args, f.out, decryptedName)
+	if err != nil {
+		return err
+	}
+	if !dirMode {
+		if err := checkOutput(jobs[0].out, f.force); err != nil {
+			return err
+		}
+	}
+	opts, keys, err := a.openOptions(f)
+	if err != nil {
+		return err
+	}
+	return a.runJobs(ctx, jobs, dirMode, f.force, 0o600, "decrypted",
+		func(ctx context.Context, _ job, r io.Reader, w io.Writer) error {
+			_, _, err := openMessage(ctx, r, w, opts)
+			return withHint(err, openHint(err, keys, f))
+		})
+}
+
+// openMessage decrypts and authenticates the message read from r, writing
+// the plaintext to w, and returns its header and plaintext size.
+func openMessage(ctx context.Context, r io.Reader, w io.Writer, opts envelope.DecryptOptions) (*envelope.Header, int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	dr, err := envelope.Decrypt(ctx, bufio.NewReaderSize(r, 64<<10), opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := copyData(w, dr)
+	return dr.Header(), n, err
+}
+
+// openHint explains why a message could not be opened.
+func openHint(err error, keys []loadedKey, f *decryptFlags) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, envelope.ErrNoDataKey):
+		// Raw keys bind the wrapped data key to the whole context, so a
+		// missing or different context looks like a wrong key.
+		ctx := "check the --context pairs"
+		if len(f.context) == 0 {
+			ctx = "if it was encrypted with required context keys, pass them with --context KEY=VALUE"
+		}
+		return fmt.Sprintf("tried %s: pass --key with a key the message was encrypted to ('mlseal inspect' lists its wrapped keys); %s", describeKeys(keys), ctx)
+	case errors.Is(err, envelope.ErrTruncated):
+		return "the message ends early: it may be an incomplete copy"
+	case errors.Is(err, envelope.ErrAuthentication):
+		if len(f.context) == 0 {
+			return "the message was modified, or it was encrypted with required context keys: pass them with --context KEY=VALUE"
+		}
+		return "the message was modified, or its encryption context differs from the --context pairs given"
+	case errors.Is(err, envelope.ErrMalformed):
+		return "this is not a well-formed message ('mlseal inspect' shows what its header says)"
+	case errors.Is(err, envelope.ErrPolicy):
+		switch {
+		case f.unsignedOnly && f.allowLegacy:
+			return "the message is signed: drop --unsigned-only to read it"
+		case f.unsignedOnly:
+			return "a signed message needs no --unsigned-only; a legacy suite without key commitment needs --allow-legacy"
+		default:
+			return "the message uses a legacy suite without key commitment: pass --allow-legacy to read it"
+		}
+	case errors.Is(err, envelope.ErrLimit):
+		return "if you trust where the message comes from, raise --max-encrypted-data-keys"
+	}
+	return ""
+}

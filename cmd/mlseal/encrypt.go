@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mlseal/mlseal/envelope"
+)
+
+// encryptedExt is appended to file names encrypted into a directory.
+const encryptedExt = ".mlseal"
+
+type encryptFlags struct {
+	keys        []string
+	context     []string
+	required    []string
+	suite       string
+	frameLength int
+	workers     int
+	out         string
+	force       bool
+}
+
+func (a *app) encryptCmd() *cobra.Command {
+	var f encryptFlags
+	cmd := &cobra.Command{
+		Use:   "encrypt [flags] [IN]...",
+		Short: "Encrypt IN (default stdin) to OUT (default stdout)",
+		Long: `Encrypt IN (default stdin) to OUT (default stdout).
+
+Every --key wraps the data key, so that any one of them can decrypt; the first
+one generates it. Without --key, the default key is used, and created the
+first time. Several inputs can be encrypted at once into an existing directory
+given with -o; each IN is written to DIR/<base>.mlseal.
+
+The encryption context (--context) is not secret: it is stored in the message
+and authenticated. Keys named by --require-context-key are authenticated but
+not stored, so whoever decrypts must pass them with --context.
+
+` + exitCodeHelp,
+		Args: cobra.ArbitraryArgs,
+		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			return a.encrypt(cmd.Context(), &f, args)
+		}),
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.keys, "key", "k", nil, "key `FILE` to encrypt to (repeatable; default: the default key)")
+	fl.StringArrayVarP(&f.context, "context", "c", nil, "encryption context pair `KEY=VALUE` (repeatable)")
+	fl.StringArrayVar(&f.required, "require-context-key", nil, "context `KEY` to authenticate but not store (repeatable)")
+	fl.StringVar(&f.suite, "suite", "", "algorithm suite `NAME` or hex id (default "+envelope.DefaultSuite.String()+")")
+	fl.IntVar(&f.frameLength, "frame-length", 0, fmt.Sprintf("plaintext bytes per frame (default %d)", envelope.DefaultFrameLength))
+	fl.IntVar(&f.workers, "workers", 0, "goroutines sealing frames (default GOMAXPROCS)")
+	fl.StringVarP(&f.out, "output", "o", "", "output `OUT` file or existing directory (default stdout)")
+	fl.BoolVarP(&f.force, "force", "f", false, "overwrite existing output files")
+	return cmd
+}
+
+func (a *app) encrypt(ctx context.Context, f *encryptFlags, args []string) error {
+	opts := envelope.EncryptOptions{FrameLength: f.frameLength, Workers: f.workers}
+	if f.frameLength < 0 {
+		return usageErrorf("--frame-length must be positive")
+	}
+	if f.workers < 0 {
+		return usageErrorf("--workers must not be negative")
+	}
+	if f.suite != "" {
+		s, err := envelope.ParseSuite(f.suite)
+		if err != nil {
+			return &cliError{err: err, code: exitUsage}
+		}
+		if !s.Committing() {
+			return &cliError{
+				err:  fmt.Errorf("suite %s does not commit to its key and is only read, never written", s),
+				code: exitUsage,
+				hint: fmt.Sprintf("use %s or %s", envelope.AES256GCMHKDFSHA512CommitKey, envelope.AES256GCMHKDFSHA512CommitKeyECDSAP384),
+			}
+		}
+		opts.Suite = s
+	}
+	var err error
+	if opts.Context, err = parseContext(f.context); err != nil {
+		return err
+	}
+	for _, k := range f.required {
+		if _, ok := opts.Context[k]; !ok {
+			return &cliError{
+				err:  fmt.Errorf("--require-context-key %q has no value", k),
+				code: exitUsage,
+				hint: fmt.Sprintf("pass its value too, as --context %s=VALUE", k),
+			}
+		}
+		if !slices.Contains(opts.RequiredContextKeys, k) {
+			opts.RequiredContextKeys = append(opts.RequiredContextKeys, k)
+		}
+	}
+
+	jobs, dirMode, err := planJobs(args, f.out, func(base string) string { return base + encryptedExt })
+	if err != nil {
+		return err
+	}
+	if len(jobs) == 1 && isStd(jobs[0].out) && isTerminal(a.stdout) && f.out != "-" {
+		return &cliError{
+			err:  fmt.Errorf("refusing to write encrypted binary data to the terminal"),
+			hint: "pass -o FILE, or -o - to write to the terminal anyway",
+		}
+	}
+	// Fail on an existing output before creating a default key.
+	if !dirMode {
+		if err := checkOutput(jobs[0].out, f.force); err != nil {
+			return err
+		}
+	}
+
+	keys, err := a.encryptKeys(f.keys)
+	if err != nil {
+		return err
+	}
+	if opts.Keyring, err = keyring(keys); err != nil {
+		return err
+	}
+	return a.runJobs(ctx, jobs, dirMode, f.force, 0o666, "encrypted",
+		func(ctx context.Context, _ job, r io.Reader, w io.Writer) error {
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			ew, err := envelope.Encrypt(ctx, w, opts)
+			if err != nil {
+				return err
+			}
+			if _, err := copyData(ew, r); err != nil {
+				// Stop the workers; the output is discarded.
+				cancel()
+				ew.Close()
+				return err
+			}
+			return ew.Close()
+		})
+}

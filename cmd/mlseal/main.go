@@ -1,0 +1,252 @@
+// Command mlseal encrypts and decrypts files and streams in the AWS
+// Encryption SDK message format.
+//
+//	mlseal keygen  -o FILE                       create a key file
+//	mlseal encrypt [--key FILE]... [-o OUT] [IN]  encrypt IN (stdin) to OUT (stdout)
+//	mlseal decrypt [--key FILE]... [-o OUT] [IN]  decrypt and authenticate
+//	mlseal verify  [--key FILE]... [IN]...        authenticate without writing plaintext
+//	mlseal inspect [--json] [IN]                  show a message header (not authenticated)
+//	mlseal version
+//
+// Without --key, encrypt uses the default key in the user's config directory
+// and creates it the first time; decrypt and verify use it but never create it.
+//
+// Exit codes:
+//
+//	0  success
+//	1  error (missing file, existing output, refused by policy, ...)
+//	2  usage: bad flags or arguments
+//	3  the message is not authentic: tampered, truncated, malformed, or not
+//	   openable with the given keys and encryption context
+//	4  a batch in which some items failed (each failure is reported)
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mlseal/mlseal/envelope"
+)
+
+// Exit codes; see the package documentation.
+const (
+	exitOK        = 0
+	exitError     = 1
+	exitUsage     = 2
+	exitIntegrity = 3
+	exitBatch     = 4
+)
+
+const exitCodeHelp = `Exit codes:
+  0  success
+  1  error
+  2  usage: bad flags or arguments
+  3  the message is not authentic: tampered, truncated, malformed, or not
+     openable with the given keys and encryption context
+  4  a batch in which some items failed
+`
+
+func main() {
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// Interrupted: remove the temporary output files, since a partial
+		// output must never be left behind, and leave.
+		<-sig
+		cancel()
+		removeTempFiles()
+		os.Exit(130)
+	}()
+	os.Exit(run(ctx, os.Args[1:], &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}))
+}
+
+// app holds the standard streams, so that commands never reach for the
+// os globals directly.
+type app struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+
+	// started is set when a command's RunE begins: an error returned before
+	// that comes from parsing flags and arguments.
+	started bool
+}
+
+// run executes the command line args and returns the process exit code.
+func run(ctx context.Context, args []string, a *app) int {
+	root := a.rootCmd()
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	if !a.started {
+		err = usageFromCobra(err, cmd)
+	}
+	return a.report(err)
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mlseal",
+		Short: "Streaming envelope encryption in the AWS Encryption SDK message format",
+		Long: `mlseal encrypts and decrypts files and streams in the AWS Encryption SDK
+message format, with keys kept in local key files.
+
+Input is stdin and output is stdout unless named; "-" names them explicitly.
+Without --key, encrypt uses (and the first time creates) the default key in
+your config directory; decrypt and verify use it but never create it.
+
+` + exitCodeHelp,
+		Version:       versionString(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// Args is left nil: cobra then refuses unknown commands, with
+		// suggestions, before RunE.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cmd.SetOut(a.stderr)
+			_ = cmd.Help()
+			return usageErrorf("no command given")
+		},
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetIn(a.stdin)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &cliError{err: err, code: exitUsage, hint: fmt.Sprintf("see '%s --help'", c.CommandPath())}
+	})
+	root.AddCommand(
+		a.keygenCmd(),
+		a.encryptCmd(),
+		a.decryptCmd(),
+		a.verifyCmd(),
+		a.inspectCmd(),
+		a.versionCmd(),
+	)
+	return root
+}
+
+// runE wraps a command's body so that run can tell its errors from those
+// of flag and argument parsing.
+func (a *app) runE(f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		a.started = true
+		return f(cmd, args)
+	}
+}
+
+// cliError carries an exit code and a hint along with an error.
+type cliError struct {
+	err  error
+	code int // 0: decided by exitCode from err
+	hint string
+}
+
+func (e *cliError) Error() string { return e.err.Error() }
+func (e *cliError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &cliError{err: fmt.Errorf(format, args...), code: exitUsage}
+}
+
+// withHint attaches a hint to err, keeping its exit code.
+func withHint(err error, hint string) error {
+	if err == nil || hint == "" {
+		return err
+	}
+	var ce *cliError
+	if errors.As(err, &ce) && ce.hint == "" {
+		ce.hint = hint
+		return err
+	}
+	return &cliError{err: err, hint: hint}
+}
+
+// usageFromCobra turns an error from cobra's own parsing into a usage error.
+func usageFromCobra(err error, cmd *cobra.Command) error {
+	var ce *cliError
+	if errors.As(err, &ce) {
+		return err
+	}
+	msg, suggest, _ := strings.Cut(err.Error(), "\n\nDid you mean this?\n")
+	hint := fmt.Sprintf("see '%s --help'", cmd.CommandPath())
+	if s := strings.Fields(suggest); len(s) > 0 {
+		hint = fmt.Sprintf("did you mean '%s %s'?", cmd.CommandPath(), s[0])
+	}
+	return &cliError{err: errors.New(strings.TrimSpace(msg)), code: exitUsage, hint: hint}
+}
+
+// batchError reports a batch in which some items failed; the items' own
+// errors have been printed already.
+type batchError struct{ failed, total int }
+
+func (e *batchError) Error() string {
+	return fmt.Sprintf("%d of %d inputs failed", e.failed, e.total)
+}
+
+// exitCode maps an error to the process exit code.
+func exitCode(err error) int {
+	var be *batchError
+	if errors.As(err, &be) {
+		return exitBatch
+	}
+	var ce *cliError
+	if errors.As(err, &ce) && ce.code != 0 {
+		return ce.code
+	}
+	if envelope.IsIntegrityError(err) {
+		return exitIntegrity
+	}
+	return exitError
+}
+
+// report prints err and its hint on stderr and returns the exit code.
+func (a *app) report(err error) int {
+	a.printError("", err)
+	return exitCode(err)
+}
+
+// printError prints "mlseal: error: [item: ]err" and the hint, if any.
+func (a *app) printError(item string, err error) {
+	if item != "" {
+		item += ": "
+	}
+	fmt.Fprintf(a.stderr, "mlseal: error: %s%v\n", item, err)
+	if h := hintOf(err); h != "" {
+		fmt.Fprintf(a.stderr, "mlseal: hint: %s\n", h)
+	}
+}
+
+func hintOf(err error) string {
+	var ce *cliError
+	if errors.As(err, &ce) {
+		return ce.hint
+	}
+	return ""
+}
+
+// logf prints a status line on stderr.
+func (a *app) logf(format string, args ...any) {
+	fmt.Fprintf(a.stderr, "mlseal: "+format+"\n", args...)
+}
+
+// isTerminal reports whether w is a character device such as a terminal.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
