@@ -109,11 +109,16 @@ type File struct {
 	// AES keys).
 	Name string
 
-	// Behind a pointer, so that printing a struct that holds a File in an
-	// unexported field (which fmt does by reflection, without calling
-	// Format) shows an address and not the key.
-	k *material
+	k *sealed
 }
+
+// sealed keeps the key material two pointers away from File. fmt prints a
+// File held in another struct's unexported field by reflection, without
+// calling its Format method. It prints a pointer field as its address, but a
+// verb that does not suit pointers (%s, %q) makes it print the pointed-to
+// value once more with %v, as at the top level: one more pointer is then
+// printed as an address, not followed.
+type sealed struct{ m *material }
 
 type material struct {
 	aes     []byte          // raw-aes
@@ -135,9 +140,6 @@ func (f File) Format(s fmt.State, verb rune) {
 	}
 }
 
-// Format prints a redaction notice for every verb.
-func (m *material) Format(s fmt.State, verb rune) { io.WriteString(s, "[redacted]") }
-
 // String describes the key without its material, for example
 // "raw-aes key mlseal/default" or
 // "raw-rsa key example-corp/export (oaep-sha256, public key only)".
@@ -149,14 +151,14 @@ func (f File) String() string {
 	if f.Kind == KindRawRSA {
 		var has string
 		switch {
-		case f.k.public != nil && f.k.private != nil:
+		case f.k.m.public != nil && f.k.m.private != nil:
 			has = "public and private key"
-		case f.k.public != nil:
+		case f.k.m.public != nil:
 			has = "public key only"
 		default:
 			has = "private key only"
 		}
-		s += fmt.Sprintf(" (%v, %s)", f.k.padding, has)
+		s += fmt.Sprintf(" (%v, %s)", f.k.m.padding, has)
 	}
 	return s
 }
@@ -169,7 +171,7 @@ func (f File) GoString() string {
 // HasSecret reports whether the file holds secret material: an AES key or
 // an RSA private key. Files that do must not be readable by other users.
 func (f *File) HasSecret() bool {
-	return f.k != nil && (len(f.k.aes) > 0 || f.k.private != nil)
+	return f.k != nil && (len(f.k.m.aes) > 0 || f.k.m.private != nil)
 }
 
 // GenerateOptions configure Generate. The zero value generates a 256-bit
@@ -225,7 +227,7 @@ func Generate(opts GenerateOptions) (*File, error) {
 		}
 		key := make([]byte, opts.Bits/8)
 		rand.Read(key) // never returns an error; crashes the program if randomness is unavailable
-		f.k = &material{aes: key}
+		f.k = &sealed{&material{aes: key}}
 	case KindRawRSA:
 		if opts.Bits < minGenBits || opts.Bits > maxGenBits {
 			return nil, fmt.Errorf("keyfile: a generated raw-rsa key has %d to %d bits, not %d", minGenBits, maxGenBits, opts.Bits)
@@ -235,7 +237,7 @@ func Generate(opts GenerateOptions) (*File, error) {
 			return nil, fmt.Errorf("keyfile: generating a %d-bit RSA key: %w", opts.Bits, err)
 		}
 		pub := priv.PublicKey
-		f.k = &material{public: &pub, private: priv, padding: DefaultRSAPadding}
+		f.k = &sealed{&material{public: &pub, private: priv, padding: DefaultRSAPadding}}
 	default:
 		return nil, fmt.Errorf("keyfile: unknown key kind %q: use %q or %q", opts.Kind, KindRawAES, KindRawRSA)
 	}
@@ -263,18 +265,18 @@ func (f *File) Marshal() ([]byte, error) {
 	j := fileJSON{Kind: f.Kind, Namespace: f.Namespace, Name: f.Name}
 	switch f.Kind {
 	case KindRawAES:
-		j.Material = base64.StdEncoding.EncodeToString(f.k.aes)
+		j.Material = base64.StdEncoding.EncodeToString(f.k.m.aes)
 	case KindRawRSA:
-		j.Padding = f.k.padding.String()
-		if f.k.public != nil {
-			der, err := x509.MarshalPKIXPublicKey(f.k.public)
+		j.Padding = f.k.m.padding.String()
+		if f.k.m.public != nil {
+			der, err := x509.MarshalPKIXPublicKey(f.k.m.public)
 			if err != nil {
 				return nil, fmt.Errorf("keyfile: encoding the public key: %w", err)
 			}
 			j.PublicKey = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 		}
-		if f.k.private != nil {
-			der, err := x509.MarshalPKCS8PrivateKey(f.k.private)
+		if f.k.m.private != nil {
+			der, err := x509.MarshalPKCS8PrivateKey(f.k.m.private)
 			if err != nil {
 				return nil, fmt.Errorf("keyfile: encoding the private key: %w", err)
 			}
@@ -299,11 +301,11 @@ func (f *File) check() error {
 	}
 	switch f.Kind {
 	case KindRawAES:
-		if f.k.aes == nil {
+		if f.k.m.aes == nil {
 			return errors.New("the File is raw-aes but holds an RSA key: do not change Kind")
 		}
 	case KindRawRSA:
-		if f.k.public == nil && f.k.private == nil {
+		if f.k.m.public == nil && f.k.m.private == nil {
 			return errors.New("the File is raw-rsa but holds an AES key: do not change Kind")
 		}
 	default:
@@ -385,7 +387,7 @@ func parse(data []byte) (*File, error) {
 		default:
 			return nil, fmt.Errorf(`"material" holds %d bytes: an AES key has 16, 24 or 32`, len(key))
 		}
-		f.k = &material{aes: key}
+		f.k = &sealed{&material{aes: key}}
 	case KindRawRSA:
 		if err := onlyFields(j.Kind, `"padding", "public_key" and "private_key"`, j.Material == ""); err != nil {
 			return nil, err
@@ -394,7 +396,7 @@ func parse(data []byte) (*File, error) {
 		if err != nil {
 			return nil, err
 		}
-		f.k = k
+		f.k = &sealed{k}
 	default:
 		return nil, fmt.Errorf("unknown kind %q: use %q or %q", j.Kind, KindRawAES, KindRawRSA)
 	}
@@ -624,9 +626,9 @@ func (f *File) Keyring() (envelope.Keyring, error) {
 	}
 	switch f.Kind {
 	case KindRawAES:
-		return rawaes.New(f.Namespace, f.Name, bytes.Clone(f.k.aes))
+		return rawaes.New(f.Namespace, f.Name, bytes.Clone(f.k.m.aes))
 	default:
-		return rawrsa.New(f.Namespace, f.Name, f.k.public, f.k.private, f.k.padding)
+		return rawrsa.New(f.Namespace, f.Name, f.k.m.public, f.k.m.private, f.k.m.padding)
 	}
 }
 
@@ -640,16 +642,16 @@ func (f *File) PublicOnly() (*File, error) {
 	if f.Kind != KindRawRSA {
 		return nil, fmt.Errorf("keyfile: %s key %s/%s has no public half: only raw-rsa keys can be shared for encryption alone", f.Kind, f.Namespace, f.Name)
 	}
-	if f.k.padding == rawrsa.PKCS1v15 {
+	if f.k.m.padding == rawrsa.PKCS1v15 {
 		return nil, fmt.Errorf("keyfile: key %s/%s uses padding pkcs1, which only decrypts, so its public key alone would be useless", f.Namespace, f.Name)
 	}
-	pub := f.k.public
+	pub := f.k.m.public
 	if pub == nil {
-		pub = &f.k.private.PublicKey
+		pub = &f.k.m.private.PublicKey
 	}
 	return &File{
 		Kind: f.Kind, Namespace: f.Namespace, Name: f.Name,
-		k: &material{public: &rsa.PublicKey{N: pub.N, E: pub.E}, padding: f.k.padding},
+		k: &sealed{&material{public: &rsa.PublicKey{N: pub.N, E: pub.E}, padding: f.k.m.padding}},
 	}, nil
 }
 

@@ -10,8 +10,9 @@
 //
 // A keyring with only a public key can encrypt but not decrypt, which suits
 // jobs that produce data they must not read back; one with only a private key
-// can decrypt but not encrypt. The keyring never derives the public key from
-// the private one, as the specification requires: give both to do both.
+// can decrypt but not encrypt: the specification lets OnEncrypt use only a
+// public key given to the keyring, so it is never derived from the private
+// key. Give both to do both.
 package rawrsa
 
 import (
