@@ -52,6 +52,7 @@ func NewDecoder(src io.Reader, aead cipher.AEAD, messageID []byte, frameLen, wor
 	if workers > 1 {
 		d.maxJobs = workers + 2
 	}
+	d.pool.fn = d.open
 	return d
 }
 
@@ -118,7 +119,7 @@ func (d *Decoder) advance() bool {
 			d.open(j)
 			j.done <- struct{}{}
 		} else {
-			d.pool.submit(j, d.open)
+			d.pool.submit(j)
 		}
 	}
 	j := d.inflight.pop()

@@ -46,6 +46,7 @@ func NewEncoder(dst io.Writer, aead cipher.AEAD, messageID []byte, frameLen, wor
 	if workers > 1 {
 		e.maxJobs = workers + 2
 	}
+	e.pool.fn = e.seal
 	return e
 }
 
@@ -159,7 +160,7 @@ func (e *Encoder) dispatch(j *job) bool {
 		return e.emit(j)
 	}
 	e.inflight.push(j)
-	e.pool.submit(j, e.seal)
+	e.pool.submit(j)
 	return true
 }
 

@@ -125,19 +125,20 @@ func (c *crypter) open(j *job) {
 // on first use, and signals each job's done channel when it is finished.
 type pool struct {
 	workers int
+	fn      func(*job) // set once: a method value made per call would allocate
 	work    chan *job
 }
 
-func (p *pool) submit(j *job, fn func(*job)) {
+func (p *pool) submit(j *job) {
 	if p.work == nil {
 		p.work = make(chan *job, 2*p.workers+2)
 		for range p.workers {
-			go func() {
-				for j := range p.work {
+			go func(work chan *job, fn func(*job)) {
+				for j := range work {
 					fn(j)
 					j.done <- struct{}{}
 				}
-			}()
+			}(p.work, p.fn)
 		}
 	}
 	p.work <- j
