@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: the SDK and CLI, the envelope again in Go's
+# FIPS 140-3 mode, short fuzz runs, and the interoperability tests against
+# the AWS Encryption SDKs for JavaScript (from npm) and Go (from the Go
+# module proxy), installing those peers first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime=${FUZZTIME:-10s}
+
+echo "== installing test peers"
+bash bench/interop/setup.sh
+
+echo "== unit and CLI tests"
+go test -count=1 ./...
+
+echo "== envelope in FIPS 140-3 mode"
+GODEBUG=fips140=on go test -count=1 ./envelope/...
+
+echo "== fuzzing, $fuzztime per target"
+fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$fuzztime" "$1"; }
+fuzz ./envelope/internal/header FuzzParse
+fuzz ./envelope/internal/header FuzzParseContext
+fuzz ./envelope FuzzDecrypt
+
+echo "== interoperability with the AWS Encryption SDKs"
+(cd bench && go test -count=1 ./...)
