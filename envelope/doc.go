@@ -1,0 +1,18 @@
+// Package envelope encrypts and decrypts streams with envelope encryption in
+// the AWS Encryption SDK message format, so that what it writes opens in the
+// AWS Encryption SDKs for other languages and the other way round.
+//
+// Each message gets a fresh data key, wrapped by one or more keyrings (raw
+// AES and raw RSA keys in envelope/keyring, or any Keyring of your own), and
+// is written as a header followed by authenticated frames. Encrypt returns an
+// io.WriteCloser and Decrypt an io.Reader; frames are sealed and opened by a
+// pool of goroutines and written or released in order, so memory stays at a
+// few frames whatever the size of the stream.
+//
+// Decrypt releases no plaintext before it is authenticated. A message that
+// is tampered with, truncated, extended, or opened with the wrong key or
+// encryption context fails with an error for which IsIntegrityError is true.
+//
+// FORMAT.md at the root of the repository says exactly what is written and
+// read.
+package envelope
