@@ -32,6 +32,7 @@ func BenchmarkRawAESGCM(b *testing.B) {
 	for _, frameLen := range []int{4 << 10, 64 << 10, envelope.DefaultFrameLength, 1 << 20} {
 		b.Run(fmt.Sprintf("256MiB/frame=%dKiB", frameLen>>10), func(b *testing.B) {
 			pt := streamPlaintext()
+			runtime.GC()
 			block, _ := aes.NewCipher(make([]byte, 32))
 			aead, _ := cipher.NewGCM(block)
 			buf := make([]byte, frameLen+16)
@@ -61,6 +62,7 @@ func BenchmarkEncrypt(b *testing.B) {
 				b.Run(name, func(b *testing.B) {
 					pt := streamPlaintext()
 					opts := envelope.EncryptOptions{Keyring: kr, Suite: suite, FrameLength: frameLen, Workers: workers}
+					runtime.GC()
 					b.SetBytes(streamSize)
 					b.ReportAllocs()
 					for b.Loop() {
@@ -85,12 +87,13 @@ func BenchmarkEncrypt(b *testing.B) {
 func BenchmarkDecrypt(b *testing.B) {
 	kr := testKeyring(b, "bench")
 	for _, suite := range suites {
+		ct, err := envelope.EncryptBytes(ctx, streamPlaintext(), envelope.EncryptOptions{Keyring: kr, Suite: suite})
+		if err != nil {
+			b.Fatal(err)
+		}
 		for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
 			b.Run(fmt.Sprintf("256MiB/%04X/workers=%d", uint16(suite), workers), func(b *testing.B) {
-				ct, err := envelope.EncryptBytes(ctx, streamPlaintext(), envelope.EncryptOptions{Keyring: kr, Suite: suite})
-				if err != nil {
-					b.Fatal(err)
-				}
+				runtime.GC()
 				b.SetBytes(streamSize)
 				b.ReportAllocs()
 				for b.Loop() {

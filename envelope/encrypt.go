@@ -168,7 +168,9 @@ func (w *writer) Close() error {
 // EncryptBytes encrypts plaintext into one message.
 func EncryptBytes(ctx context.Context, plaintext []byte, opts EncryptOptions) ([]byte, error) {
 	var buf bytes.Buffer
-	buf.Grow(len(plaintext) + 1024)
+	// Frames add 32 to 40 bytes each; the header is rarely over a few KiB.
+	frames := len(plaintext)/orDefault(opts.FrameLength, DefaultFrameLength) + 1
+	buf.Grow(len(plaintext) + 40*frames + 4096)
 	w, err := Encrypt(ctx, &buf, opts)
 	if err != nil {
 		return nil, err
