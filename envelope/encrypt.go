@@ -63,7 +63,9 @@ func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (io.WriteC
 			return nil, err
 		}
 		m.SigningKey = key
-		m.Context[publicKeyContextKey] = encodePublicKey(&key.PublicKey)
+		if m.Context[publicKeyContextKey], err = encodePublicKey(&key.PublicKey); err != nil {
+			return nil, err
+		}
 	}
 	if err := opts.Keyring.OnEncrypt(ctx, m); err != nil {
 		return nil, fmt.Errorf("envelope: wrapping the data key: %w", err)

@@ -66,8 +66,16 @@ func checkCommitment(derived, stored []byte) error {
 	return nil
 }
 
-func encodePublicKey(pub *ecdsa.PublicKey) string {
-	return base64.StdEncoding.EncodeToString(elliptic.MarshalCompressed(pub.Curve, pub.X, pub.Y))
+// encodePublicKey returns the compressed SEC 1 point, base64-encoded, as the
+// specification stores it in the encryption context.
+func encodePublicKey(pub *ecdsa.PublicKey) (string, error) {
+	b, err := pub.Bytes() // uncompressed: 0x04 || X || Y
+	if err != nil {
+		return "", err
+	}
+	n := (len(b) - 1) / 2
+	compressed := append([]byte{0x02 | b[len(b)-1]&1}, b[1:1+n]...)
+	return base64.StdEncoding.EncodeToString(compressed), nil
 }
 
 func decodePublicKey(curve elliptic.Curve, s string) (*ecdsa.PublicKey, error) {
@@ -79,5 +87,14 @@ func decodePublicKey(curve elliptic.Curve, s string) (*ecdsa.PublicKey, error) {
 	if x == nil {
 		return nil, fmt.Errorf("%w: signature public key is not a compressed %s point", ErrMalformed, curve.Params().Name)
 	}
-	return &ecdsa.PublicKey{Curve: curve, X: x, Y: y}, nil
+	n := (curve.Params().BitSize + 7) / 8
+	uncompressed := make([]byte, 1+2*n)
+	uncompressed[0] = 0x04
+	x.FillBytes(uncompressed[1 : 1+n])
+	y.FillBytes(uncompressed[1+n:])
+	pub, err := ecdsa.ParseUncompressedPublicKey(curve, uncompressed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: signature public key: %v", ErrMalformed, err)
+	}
+	return pub, nil
 }
