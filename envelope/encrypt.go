@@ -145,6 +145,15 @@ func (w *writer) Write(p []byte) (int, error) {
 	return w.enc.Write(p)
 }
 
+// ReadFrom encrypts everything read from r, reading straight into frame
+// buffers; io.Copy uses it.
+func (w *writer) ReadFrom(r io.Reader) (int64, error) {
+	if w.enc == nil {
+		return 0, errors.New("envelope: write after Close")
+	}
+	return w.enc.ReadFrom(r)
+}
+
 func (w *writer) Close() error {
 	if w.enc == nil {
 		return nil

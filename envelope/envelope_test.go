@@ -84,6 +84,53 @@ func TestRoundTripSizes(t *testing.T) {
 	}
 }
 
+// TestRoundTripReadFrom streams plaintext through io.Copy, which uses the
+// writer's ReadFrom, from readers that return short reads.
+func TestRoundTripReadFrom(t *testing.T) {
+	kr := testKeyring(t, "k")
+	readers := map[string]func(io.Reader) io.Reader{
+		"plain":    func(r io.Reader) io.Reader { return r },
+		"one byte": iotest.OneByteReader,
+		"half":     iotest.HalfReader,
+		"data+EOF": iotest.DataErrReader,
+	}
+	for _, suite := range suites {
+		for _, f := range []int{1, 512, 4096} {
+			for _, size := range []int{0, 1, f - 1, f, f + 1, 2 * f, 5*f + 3} {
+				for name, wrap := range readers {
+					for _, workers := range []int{1, 3} {
+						pt := randomBytes(size)
+						var buf bytes.Buffer
+						w, err := envelope.Encrypt(ctx, &buf, envelope.EncryptOptions{Keyring: kr, Suite: suite, FrameLength: f, Workers: workers})
+						if err != nil {
+							t.Fatal(err)
+						}
+						if n, err := io.Copy(w, wrap(bytes.NewReader(pt))); err != nil || n != int64(size) {
+							t.Fatalf("io.Copy = %d, %v", n, err)
+						}
+						if err := w.Close(); err != nil {
+							t.Fatal(err)
+						}
+						got, err := envelope.DecryptBytes(ctx, buf.Bytes(), envelope.DecryptOptions{Keyring: kr})
+						if err != nil || !bytes.Equal(got, pt) {
+							t.Fatalf("suite %s f %d size %d reader %s workers %d: %v", suite, f, size, name, workers, err)
+						}
+					}
+				}
+			}
+		}
+	}
+	// A failing reader fails the copy, and the message is never completed.
+	w, err := envelope.Encrypt(ctx, io.Discard, envelope.EncryptOptions{Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	if _, err := io.Copy(w, iotest.ErrReader(boom)); !errors.Is(err, boom) {
+		t.Fatalf("io.Copy from a failing reader: %v", err)
+	}
+}
+
 func TestRoundTripLarge(t *testing.T) {
 	kr := testKeyring(t, "k")
 	pt := randomBytes(5<<20 + 12345)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 )
 
 // ErrClosed is returned by writes after Close.
@@ -26,8 +27,12 @@ type Encoder struct {
 	free     []*job
 	jobs     int
 	maxJobs  int
+	inline   bool // one worker: seal on the caller's goroutine
 	err      error
 	closed   bool
+	// borrowed counts frames being sealed straight from a caller's slice,
+	// which Write must see finished before it returns.
+	borrowed sync.WaitGroup
 }
 
 // NewEncoder returns an Encoder that writes frames of frameLen plaintext
@@ -41,12 +46,15 @@ func NewEncoder(dst io.Writer, aead cipher.AEAD, messageID []byte, frameLen, wor
 		sum:     hashWriter{sum},
 		pool:    pool{workers: workers},
 		seq:     1,
-		maxJobs: 1,
+		// Inline sealing needs two buffers: the frame being filled and the
+		// next, read ahead to learn whether the first is the final frame.
+		maxJobs: 2,
+		inline:  workers == 1,
 	}
 	if workers > 1 {
 		e.maxJobs = workers + 2
 	}
-	e.pool.fn = e.seal
+	e.pool.fn = e.sealJob
 	return e
 }
 
@@ -58,6 +66,7 @@ func (e *Encoder) Write(p []byte) (int, error) {
 		return 0, e.err
 	}
 	n := 0
+	defer e.borrowed.Wait()
 	for len(p) > 0 {
 		if e.cur == nil {
 			if e.cur = e.acquire(); e.cur == nil {
@@ -67,6 +76,19 @@ func (e *Encoder) Write(p []byte) (int, error) {
 		j := e.cur
 		if j.n == e.frameLen {
 			e.cur = nil
+			if !e.dispatch(j) {
+				return n, e.err
+			}
+			continue
+		}
+		if j.n == 0 && len(p) > e.frameLen {
+			// A whole frame with more plaintext after it: seal it straight
+			// from p, saving a copy.
+			e.cur = nil
+			j.grow(e.frameLen, e.frameLen)
+			j.src, j.n = p[:e.frameLen], e.frameLen
+			p = p[e.frameLen:]
+			n += e.frameLen
 			if !e.dispatch(j) {
 				return n, e.err
 			}
@@ -155,13 +177,79 @@ func (e *Encoder) dispatch(j *job) bool {
 	if !e.nextSeq(j) {
 		return false
 	}
-	if e.maxJobs == 1 {
+	if e.inline {
 		e.seal(j)
+		j.src = nil
 		return e.emit(j)
+	}
+	if j.src != nil {
+		e.borrowed.Add(1)
 	}
 	e.inflight.push(j)
 	e.pool.submit(j)
 	return true
+}
+
+// sealJob runs on the pool.
+func (e *Encoder) sealJob(j *job) {
+	e.seal(j)
+	if j.src != nil {
+		j.src = nil
+		e.borrowed.Done()
+	}
+}
+
+// ReadFrom reads plaintext from r straight into frame buffers until io.EOF,
+// so that streaming a file costs no copy beyond the read itself.
+func (e *Encoder) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for e.err == nil {
+		if e.cur == nil {
+			if e.cur = e.acquire(); e.cur == nil {
+				break
+			}
+		}
+		j := e.cur
+		if j.n == e.frameLen {
+			// j is full; it is a regular frame only if more plaintext
+			// follows, which the next frame's read tells.
+			next := e.acquire()
+			if next == nil {
+				break
+			}
+			next.grow(e.frameLen, e.frameLen)
+			m, err := io.ReadFull(r, next.buf[contentOff:contentOff+e.frameLen])
+			total += int64(m)
+			next.n = m
+			if m > 0 {
+				e.cur = next
+				if !e.dispatch(j) {
+					break
+				}
+			} else {
+				e.free = append(e.free, next)
+			}
+			if err != nil {
+				return total, readErr(err)
+			}
+			continue
+		}
+		j.grow(e.frameLen, e.frameLen)
+		m, err := io.ReadFull(r, j.buf[contentOff+j.n:contentOff+e.frameLen])
+		j.n += m
+		total += int64(m)
+		if err != nil {
+			return total, readErr(err)
+		}
+	}
+	return total, e.err
+}
+
+func readErr(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return nil
+	}
+	return err
 }
 
 // retire waits for the oldest frame in flight and writes it.

@@ -48,6 +48,7 @@ func AppendAAD(dst, messageID []byte, content string, seq uint32, n uint64) []by
 type job struct {
 	buf   []byte // len == cap; plaintext or ciphertext at buf[contentOff:]
 	n     int    // content length
+	src   []byte // encrypt: plaintext borrowed from the caller, or nil when it is in buf
 	seq   uint32
 	final bool
 	out   []byte // encrypt: the serialized frame; decrypt: the plaintext
@@ -86,7 +87,8 @@ func (c *crypter) aad(j *job) []byte {
 	return AppendAAD(j.aad[:0], c.messageID, s, j.seq, uint64(j.n))
 }
 
-// seal encrypts j's content in place and sets j.out to the serialized frame.
+// seal encrypts j's content (from j.src, or in place) and sets j.out to the
+// serialized frame.
 func (c *crypter) seal(j *job) {
 	var start, ivOff int
 	if j.final {
@@ -104,7 +106,10 @@ func (c *crypter) seal(j *job) {
 	clear(iv[:8])
 	binary.BigEndian.PutUint32(iv[8:], j.seq)
 	content := j.buf[contentOff : contentOff+j.n]
-	c.aead.Seal(content[:0], iv, content, c.aad(j))
+	if j.src != nil {
+		content = j.src
+	}
+	c.aead.Seal(j.buf[contentOff:contentOff], iv, content, c.aad(j))
 	j.out = j.buf[start : contentOff+j.n+tagLen]
 }
 
