@@ -134,8 +134,14 @@ func (p *goPeer) materials(ctx context.Context, keys []wrapKey, required []strin
 	if required == nil {
 		return ring, nil, nil
 	}
+	// The MPL's required encryption context CMM takes an underlying CMM
+	// only (v0.4.0: "currently only supports cmm"), not a keyring.
+	def, err := p.mpl.CreateDefaultCryptographicMaterialsManager(ctx, mpltypes.CreateDefaultCryptographicMaterialsManagerInput{Keyring: ring})
+	if err != nil {
+		return nil, nil, err
+	}
 	cmm, err := p.mpl.CreateRequiredEncryptionContextCMM(ctx, mpltypes.CreateRequiredEncryptionContextCMMInput{
-		Keyring: ring, RequiredEncryptionContextKeys: required,
+		UnderlyingCMM: def, RequiredEncryptionContextKeys: required,
 	})
 	return nil, cmm, err
 }

@@ -32,7 +32,7 @@ func needJSPeer(t *testing.T) *jsPeer {
 	var missing string
 	node, err := exec.LookPath("node")
 	if err != nil {
-		missing = "node is not installed (it needs node 18 or later and npm), then run bench/interop/setup.sh"
+		missing = "node is not on PATH: install node 18 or later and npm (Debian: apt-get install nodejs npm), then run bench/interop/setup.sh"
 	} else if _, err := os.Stat(filepath.Join("js", "node_modules", "@aws-crypto", "client-node", "package.json")); err != nil {
 		missing = "the AWS Encryption SDK for JavaScript is not installed: run bench/interop/setup.sh (npm ci in bench/interop/js)"
 	}

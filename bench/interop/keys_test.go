@@ -57,9 +57,9 @@ func (k wrapKey) withPadding(p string) wrapKey {
 
 // testKeys are the wrapping keys every test shares.
 type testKeys struct {
-	aes128, aes256, aes256Other wrapKey
-	rsa2048, rsa2048Other       wrapKey
-	rsa4096                     wrapKey
+	aes128, aes192, aes256, aes256Other wrapKey
+	rsa2048, rsa2048Other               wrapKey
+	rsa4096                             wrapKey
 }
 
 var (
@@ -93,6 +93,7 @@ func keys(t testing.TB) *testKeys {
 		go func() { defer wg.Done(); keySet.rsa2048Other = rsaKey(2048) }()
 		go func() { defer wg.Done(); keySet.rsa4096 = rsaKey(4096) }()
 		keySet.aes128 = aesKey("aes-128", 16)
+		keySet.aes192 = aesKey("aes-192", 24)
 		keySet.aes256 = aesKey("aes-256", 32)
 		keySet.aes256Other = aesKey("aes-256", 32) // same name, other key
 		wg.Wait()

@@ -74,31 +74,53 @@ func (c matrixCase) frameLength() int {
 	return c.frame
 }
 
-// matrix returns the cases: a grid of frame lengths and plaintext sizes
-// around frame boundaries with both suites, the keys and contexts rotating
-// through it so that every key meets every suite and frame length; then
-// every key with every suite and context at small, odd frame lengths.
+// matrix returns the cases, in three sets:
+//   - every frame length with plaintext sizes around its boundaries (0, 1,
+//     frame-1, frame, frame+1, 3*frame+17), both suites and every context,
+//     the keys rotating through them;
+//   - every key with both suites and every boundary size, the frame length
+//     and context rotating;
+//   - every key with both suites and every context at small and odd frame
+//     lengths (1, 100, 512, 4097, 65535).
 func matrix(k *testKeys) []matrixCase {
 	keys := []wrapKey{
 		k.aes256,
 		k.aes128,
+		k.aes192,
 		k.rsa2048.withPadding("oaep-sha1"),
 		k.rsa2048.withPadding("oaep-sha256"),
 		k.rsa2048.withPadding("oaep-sha384"),
 		k.rsa2048.withPadding("oaep-sha512"),
 		k.rsa4096.withPadding("oaep-sha512"),
 	}
-	var cases []matrixCase
-	i := 0
-	for _, frame := range []int{4096, 64 << 10, 1 << 20, 0} {
+	frames := []int{4096, 64 << 10, 1 << 20, 0}
+	sizes := func(frame int) []int {
 		f := frame
 		if f == 0 {
 			f = envelope.DefaultFrameLength
 		}
-		for _, size := range []int{0, 1, f - 1, f, f + 1, 3*f + 17} {
+		return []int{0, 1, f - 1, f, f + 1, 3*f + 17}
+	}
+	var cases []matrixCase
+	i := 0
+	add := func(c matrixCase) {
+		cases = append(cases, c)
+		i++
+	}
+	for _, frame := range frames {
+		for _, size := range sizes(frame) {
 			for _, suite := range suites {
-				cases = append(cases, matrixCase{key: keys[i%len(keys)], suite: suite, frame: frame, size: size, ctx: i % len(contexts)})
-				i++
+				for c := range contexts {
+					add(matrixCase{key: keys[i%len(keys)], suite: suite, frame: frame, size: size, ctx: c})
+				}
+			}
+		}
+	}
+	for n, key := range keys {
+		for _, suite := range suites {
+			for s := range 6 {
+				frame := frames[(n+s)%len(frames)]
+				add(matrixCase{key: key, suite: suite, frame: frame, size: sizes(frame)[s], ctx: i % len(contexts)})
 			}
 		}
 	}
@@ -106,9 +128,7 @@ func matrix(k *testKeys) []matrixCase {
 	for _, key := range keys {
 		for _, suite := range suites {
 			for c := range contexts {
-				o := odd[i%len(odd)]
-				cases = append(cases, matrixCase{key: key, suite: suite, frame: o.frame, size: o.size, ctx: c})
-				i++
+				add(matrixCase{key: key, suite: suite, frame: odd[i%len(odd)].frame, size: odd[i%len(odd)].size, ctx: c})
 			}
 		}
 	}

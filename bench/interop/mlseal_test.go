@@ -148,3 +148,5 @@ func describe(ct []byte) string {
 	fmt.Fprintf(&b, "%d bytes; first bytes:\n%s", len(ct), hex.Dump(ct[:min(len(ct), 512)]))
 	return b.String()
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
