@@ -440,7 +440,7 @@ func TestNoKeyInOutput(t *testing.T) {
 	key := patternKey(32)
 	kr := mustNew(t, "ns", "name", key)
 	em := wrapped(t, kr, testContext)
-	_, decErr := mustNew(t, "ns", "name", patternKey(16)).OnEncrypt, kr.OnDecrypt(ctx, &envelope.DecryptionMaterials{Suite: envelope.DefaultSuite}, em.EncryptedDataKeys)
+	decErr := kr.OnDecrypt(ctx, &envelope.DecryptionMaterials{Suite: envelope.DefaultSuite}, em.EncryptedDataKeys)
 	if decErr == nil {
 		t.Fatal("OnDecrypt without the context succeeded")
 	}

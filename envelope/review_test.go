@@ -1,0 +1,361 @@
+package envelope_test
+
+// Tests from a review of envelope against the AWS Encryption SDK
+// specification. Those named TestReview... demonstrate a defect and fail
+// until it is fixed; the others check the hand-built messages they use.
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha512"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mlseal/mlseal/envelope"
+	"github.com/mlseal/mlseal/envelope/keyring/rawaes"
+)
+
+// handMessage describes a message of suite 0x0478 (committing, unsigned,
+// version 2) to be built byte by byte from the specification, without the
+// encoder, so that a test can write what Encrypt never would.
+type handMessage struct {
+	context   map[string]string // stored in the header
+	nonFramed bool
+	frameLen  int
+	plaintext []byte
+	// declaredLen, when set, replaces the content length field of a
+	// non-framed body, which then carries no content or tag.
+	declaredLen uint64
+}
+
+func appendField16(b, f []byte) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(f)))
+	return append(b, f...)
+}
+
+// serializeContextByHand is structures.md#serialization.
+func serializeContextByHand(c map[string]string) []byte {
+	if len(c) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b := binary.BigEndian.AppendUint16(nil, uint16(len(keys)))
+	for _, k := range keys {
+		b = appendField16(b, []byte(k))
+		b = appendField16(b, []byte(c[k]))
+	}
+	return b
+}
+
+func bodyAAD(messageID []byte, content string, seq uint32, n uint64) []byte {
+	b := append(slices.Clone(messageID), content...)
+	b = binary.BigEndian.AppendUint32(b, seq)
+	return binary.BigEndian.AppendUint64(b, n)
+}
+
+func seqIV(seq uint32) []byte {
+	return binary.BigEndian.AppendUint32(make([]byte, 8), seq)
+}
+
+// build writes the message, wrapping its data key with kr.
+func (hm handMessage) build(t *testing.T, kr envelope.Keyring) []byte {
+	t.Helper()
+	const suite = 0x0478
+	messageID := randomBytes(32)
+	em := &envelope.EncryptionMaterials{Suite: suite, Context: hm.context, DataKey: randomBytes(32)}
+	if err := kr.OnEncrypt(ctx, em); err != nil {
+		t.Fatal(err)
+	}
+	key, err := hkdf.Key(sha512.New, em.DataKey, messageID, "\x04\x78DERIVEKEY", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitKey, err := hkdf.Key(sha512.New, em.DataKey, messageID, "COMMITKEY", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := aes.NewCipher(key)
+	aead, _ := cipher.NewGCM(block)
+
+	b := []byte{2, suite >> 8, suite & 0xFF}
+	b = append(b, messageID...)
+	b = appendField16(b, serializeContextByHand(hm.context))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(em.EncryptedDataKeys)))
+	for _, k := range em.EncryptedDataKeys {
+		b = appendField16(b, []byte(k.ProviderID))
+		b = appendField16(b, k.ProviderInfo)
+		b = appendField16(b, k.Ciphertext)
+	}
+	if hm.nonFramed {
+		b = append(b, 1)
+		b = binary.BigEndian.AppendUint32(b, 0)
+	} else {
+		b = append(b, 2)
+		b = binary.BigEndian.AppendUint32(b, uint32(hm.frameLen))
+	}
+	b = append(b, commitKey...)
+	b = aead.Seal(b, make([]byte, 12), nil, b) // header tag over the body
+
+	if hm.nonFramed {
+		iv := seqIV(1)
+		b = append(b, iv...)
+		if hm.declaredLen != 0 {
+			return binary.BigEndian.AppendUint64(b, hm.declaredLen)
+		}
+		b = binary.BigEndian.AppendUint64(b, uint64(len(hm.plaintext)))
+		aad := bodyAAD(messageID, "AWSKMSEncryptionClient Single Block", 1, uint64(len(hm.plaintext)))
+		return aead.Seal(b, iv, hm.plaintext, aad)
+	}
+	pt := hm.plaintext
+	seq := uint32(1)
+	for ; len(pt) > hm.frameLen; seq++ {
+		b = binary.BigEndian.AppendUint32(b, seq)
+		b = append(b, seqIV(seq)...)
+		aad := bodyAAD(messageID, "AWSKMSEncryptionClient Frame", seq, uint64(hm.frameLen))
+		b = aead.Seal(b, seqIV(seq), pt[:hm.frameLen], aad)
+		pt = pt[hm.frameLen:]
+	}
+	b = append(b, 0xFF, 0xFF, 0xFF, 0xFF)
+	b = binary.BigEndian.AppendUint32(b, seq)
+	b = append(b, seqIV(seq)...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(pt)))
+	aad := bodyAAD(messageID, "AWSKMSEncryptionClient Final Frame", seq, uint64(len(pt)))
+	return aead.Seal(b, seqIV(seq), pt, aad)
+}
+
+func reviewKeyring(t *testing.T) envelope.Keyring {
+	t.Helper()
+	kr, err := rawaes.New("mlseal-review", "k", randomBytes(32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// TestHandBuiltMessagesDecrypt shows that the hand-built messages the
+// review tests use are well formed: mlseal opens them.
+func TestHandBuiltMessagesDecrypt(t *testing.T) {
+	kr := reviewKeyring(t)
+	for _, hm := range []handMessage{
+		{context: map[string]string{"a": "b"}, frameLen: 16, plaintext: randomBytes(50)},
+		{frameLen: 16, plaintext: randomBytes(32)},
+		{frameLen: 16},
+		{context: map[string]string{"a": "b"}, nonFramed: true, plaintext: randomBytes(50)},
+	} {
+		got, err := envelope.DecryptBytes(ctx, hm.build(t, kr), envelope.DecryptOptions{Keyring: kr})
+		if err != nil {
+			t.Fatalf("hand-built message (non-framed %v, %d bytes): %v", hm.nonFramed, len(hm.plaintext), err)
+		}
+		if !bytes.Equal(got, hm.plaintext) {
+			t.Fatal("hand-built message: plaintext differs")
+		}
+	}
+}
+
+// TestReviewDuplicateRequiredContextKey: a key listed twice in
+// RequiredContextKeys makes Encrypt authenticate the header with an empty
+// value for it (encrypt.go:79-81 deletes the pair on the first pass and
+// reads "" on the second), while the keyring bound the data key to the real
+// value. The message written can never be decrypted. Encrypt must either
+// refuse the list or write a message that opens.
+func TestReviewDuplicateRequiredContextKey(t *testing.T) {
+	kr := testKeyring(t, "k")
+	ec := map[string]string{"tenant": "acme", "purpose": "training"}
+	ct, err := envelope.EncryptBytes(ctx, []byte("rows"), envelope.EncryptOptions{
+		Keyring: kr, Context: ec, RequiredContextKeys: []string{"tenant", "tenant"},
+	})
+	if err != nil {
+		return // refusing the duplicate is a fix
+	}
+	got, err := envelope.DecryptBytes(ctx, ct, envelope.DecryptOptions{Keyring: kr, Context: map[string]string{"tenant": "acme"}})
+	if err != nil || string(got) != "rows" {
+		t.Fatalf("Encrypt accepted RequiredContextKeys [tenant tenant] and wrote a message that does not decrypt with the right context: %v", err)
+	}
+}
+
+// TestReviewUnsignedSuiteWithPublicKeyContext: default-cmm.md, Decrypt
+// Materials: "If the algorithm suite does not contain a signing algorithm,
+// but the encryption context includes the reserved aws-crypto-public-key
+// key, the operation MUST fail without returning any decryption
+// materials." Decrypt checks the key only for signed suites
+// (decrypt.go:150-158).
+func TestReviewUnsignedSuiteWithPublicKeyContext(t *testing.T) {
+	kr := reviewKeyring(t)
+	ct := handMessage{
+		context:   map[string]string{"aws-crypto-public-key": "A5pf3xAAzq0HbSyDnCANbBzP8FDYtCoYyjRg6S/RXSNh3OG0W5hVPEIjslaF0ZXhRA=="},
+		frameLen:  16,
+		plaintext: []byte("looks signed, is not"),
+	}.build(t, kr)
+	got, err := envelope.DecryptBytes(ctx, ct, envelope.DecryptOptions{Keyring: kr})
+	if err == nil {
+		t.Fatalf("an unsigned message (suite 0x0478) with aws-crypto-public-key in its context decrypted to %q; the specification requires failure", got)
+	}
+}
+
+// TestReviewNegativeMaxNonFramedSizePanics: a negative
+// DecryptOptions.MaxNonFramedSize becomes a huge uint64 limit
+// (decrypt.go:289), so the content length a hostile non-framed body
+// declares goes straight to make (decrypt.go:292), which panics. The
+// specification also caps that field: message-body.md, "The value of this
+// field MUST NOT be greater than 2^36 - 32".
+func TestReviewNegativeMaxNonFramedSizePanics(t *testing.T) {
+	kr := reviewKeyring(t)
+	for _, declared := range []uint64{1 << 62, 1<<64 - 1} {
+		ct := handMessage{nonFramed: true, declaredLen: declared}.build(t, kr)
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("non-framed body declaring %d bytes, MaxNonFramedSize -1: Decrypt panicked: %v", declared, p)
+				}
+			}()
+			_, err := envelope.DecryptBytes(ctx, ct, envelope.DecryptOptions{Keyring: kr, MaxNonFramedSize: -1})
+			if err == nil {
+				t.Errorf("non-framed body declaring %d bytes decrypted", declared)
+			}
+		}()
+	}
+}
+
+// TestReviewAbandonedReaderLeaksWorkers: a Reader with more than one worker
+// starts its goroutines on the first frame and stops them only when the
+// body ends or fails (frame/decoder.go:141-145). A consumer that stops
+// reading early, as a server does when its client goes away, cannot stop
+// them: Reader has no Close, and the goroutines keep the Decoder and its
+// frame buffers reachable, so they are never collected.
+func TestReviewAbandonedReaderLeaksWorkers(t *testing.T) {
+	kr := testKeyring(t, "k")
+	ct, err := envelope.EncryptBytes(ctx, randomBytes(64<<10), envelope.EncryptOptions{Keyring: kr, FrameLength: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settle := func() int {
+		for range 5 {
+			runtime.GC()
+			time.Sleep(10 * time.Millisecond)
+		}
+		return runtime.NumGoroutine()
+	}
+	before := settle()
+	const readers, workers = 10, 4
+	for range readers {
+		r, err := envelope.Decrypt(ctx, bytes.NewReader(ct), envelope.DecryptOptions{Keyring: kr, Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(r, make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+		// The consumer gives up here and drops r.
+	}
+	if leaked := settle() - before; leaked >= readers {
+		t.Fatalf("%d goroutines still running after %d abandoned Readers with %d workers each", leaked, readers, workers)
+	}
+}
+
+// failAfterFinal fails every write that follows the final frame: the footer
+// of a signed message.
+type failAfterFinal struct {
+	buf       bytes.Buffer
+	sawFinal  bool
+	footerErr error
+}
+
+func (w *failAfterFinal) Write(p []byte) (int, error) {
+	if w.sawFinal {
+		return 0, w.footerErr
+	}
+	if bytes.HasPrefix(p, []byte{0xFF, 0xFF, 0xFF, 0xFF}) {
+		w.sawFinal = true
+	}
+	return w.buf.Write(p)
+}
+
+// TestReviewSignedCloseErrorNotSticky: when writing the signature fails,
+// Close returns the error once, but encrypt.go:172 has already cleared the
+// writer's state, so a second Close returns nil for a message that has no
+// signature. STYLE.md: "Readers and writers remember their first error and
+// return it again on every later call."
+func TestReviewSignedCloseErrorNotSticky(t *testing.T) {
+	dst := &failAfterFinal{footerErr: errors.New("disk full")}
+	w, err := envelope.Encrypt(ctx, dst, envelope.EncryptOptions{Keyring: testKeyring(t, "k"), Suite: envelope.AES256GCMHKDFSHA512CommitKeyECDSAP384, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("some rows")); err != nil {
+		t.Fatal(err)
+	}
+	first := w.Close()
+	if !errors.Is(first, dst.footerErr) {
+		t.Fatalf("first Close: %v, want the footer write error", first)
+	}
+	if second := w.Close(); second == nil {
+		t.Fatal("second Close returned nil after the signature could not be written")
+	}
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Fatal("Write after a failed Close succeeded")
+	}
+}
+
+// outageKeyring stands for a keyring whose key service cannot be reached.
+type outageKeyring struct{ envelope.Keyring }
+
+func (outageKeyring) OnDecrypt(ctx context.Context, _ *envelope.DecryptionMaterials, _ []envelope.EncryptedDataKey) error {
+	<-ctx.Done()
+	return fmt.Errorf("kms: Decrypt: %w", ctx.Err())
+}
+
+// TestReviewKeyringOutageIsNotIntegrityError: Decrypt wraps every keyring
+// error in ErrNoDataKey (decrypt.go:160-163), so a timeout or cancellation
+// while the keyring calls its key service is reported by IsIntegrityError
+// as a message that is "not authentic" (the CLI's exit code 3). errors.go
+// documents IsIntegrityError as tampered, truncated, malformed, or not
+// openable with the given keys and context; an outage is none of these.
+func TestReviewKeyringOutageIsNotIntegrityError(t *testing.T) {
+	kr := testKeyring(t, "k")
+	ct, err := envelope.EncryptBytes(ctx, []byte("x"), envelope.EncryptOptions{Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithTimeout(ctx, time.Millisecond)
+	defer cancel()
+	_, err = envelope.Decrypt(c, bytes.NewReader(ct), envelope.DecryptOptions{Keyring: outageKeyring{kr}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Decrypt: %v, want the keyring's deadline error", err)
+	}
+	if envelope.IsIntegrityError(err) {
+		t.Fatalf("a keyring timeout is classified as an integrity failure: %v", err)
+	}
+}
+
+// TestReviewEncryptBytesNegativeFrameLengthPanics: EncryptBytes sizes its
+// buffer from opts.FrameLength before Encrypt validates it
+// (encrypt.go:183-184); a negative frame length makes the size negative and
+// bytes.Buffer.Grow panics, where Encrypt returns an error.
+func TestReviewEncryptBytesNegativeFrameLengthPanics(t *testing.T) {
+	kr := testKeyring(t, "k")
+	for _, frameLen := range []int{-1, -4096} {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("EncryptBytes with FrameLength %d panicked: %v", frameLen, p)
+				}
+			}()
+			if _, err := envelope.EncryptBytes(ctx, make([]byte, 1000), envelope.EncryptOptions{Keyring: kr, FrameLength: frameLen}); err == nil {
+				t.Errorf("EncryptBytes with FrameLength %d succeeded", frameLen)
+			}
+		}()
+	}
+}
