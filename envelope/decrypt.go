@@ -13,6 +13,7 @@ import (
 	"io"
 	"maps"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/mlseal/mlseal/envelope/internal/frame"
@@ -54,8 +55,8 @@ func publicHeader(h *header.Header) *Header {
 
 func limits(opts *DecryptOptions) header.Limits {
 	return header.Limits{
-		MaxHeaderSize:        orDefault(opts.MaxHeaderSize, DefaultMaxHeaderSize),
-		MaxEncryptedDataKeys: orDefault(opts.MaxEncryptedDataKeys, DefaultMaxEncryptedDataKeys),
+		MaxHeaderSize:        positiveOr(opts.MaxHeaderSize, DefaultMaxHeaderSize),
+		MaxEncryptedDataKeys: positiveOr(opts.MaxEncryptedDataKeys, DefaultMaxEncryptedDataKeys),
 		SuiteDataLen: func(id uint16) (int, bool) {
 			info, ok := SuiteID(id).info()
 			if !ok {
@@ -84,16 +85,23 @@ func ParseHeader(src io.Reader) (*Header, error) {
 // must not act on any plaintext before the signature is verified should
 // either buffer until io.EOF or set DecryptOptions.UnsignedOnly.
 type Reader struct {
+	*trailer
 	h    *Header
-	src  *bufio.Reader
 	body io.Reader // nil until the first Read of a non-framed message
 	err  error
 
 	aead      cipher.AEAD
 	messageID []byte
-	sum       hash.Hash
-	verify    *ecdsa.PublicKey
 	maxSingle int64
+}
+
+// trailer reads and checks what follows the body. It is apart from Reader
+// so that the frame decoder's workers, which call finish, do not keep a
+// dropped Reader reachable.
+type trailer struct {
+	src    *bufio.Reader
+	sum    hash.Hash // the signature hash, nil when unsigned
+	verify *ecdsa.PublicKey
 }
 
 // Decrypt reads and authenticates the header of the message in src and
@@ -128,8 +136,8 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 	if info.curve != nil && opts.UnsignedOnly {
 		return nil, fmt.Errorf("envelope: %w: the message is signed (suite %s) and unsigned messages only were asked for", ErrPolicy, suite)
 	}
-	if h.ContentType == header.Framed && int64(h.FrameLength) > int64(orDefault(opts.MaxFrameLength, DefaultMaxFrameLength)) {
-		return nil, fmt.Errorf("envelope: %w: frame length %d is larger than the limit of %d bytes", ErrLimit, h.FrameLength, orDefault(opts.MaxFrameLength, DefaultMaxFrameLength))
+	if h.ContentType == header.Framed && int64(h.FrameLength) > int64(positiveOr(opts.MaxFrameLength, DefaultMaxFrameLength)) {
+		return nil, fmt.Errorf("envelope: %w: frame length %d is larger than the limit of %d bytes", ErrLimit, h.FrameLength, positiveOr(opts.MaxFrameLength, DefaultMaxFrameLength))
 	}
 
 	// The caller's context: stored pairs must match, the rest is the
@@ -147,20 +155,24 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 		full[k] = v
 	}
 	m := &DecryptionMaterials{Suite: suite, Context: full}
-	if info.curve != nil {
-		pub, ok := h.Context[publicKeyContextKey]
-		if !ok {
-			return nil, fmt.Errorf("envelope: %w: signed message without %s in its encryption context", ErrMalformed, publicKeyContextKey)
-		}
+	pub, hasPub := h.Context[publicKeyContextKey]
+	switch {
+	case info.curve != nil && !hasPub:
+		return nil, fmt.Errorf("envelope: %w: signed message without %s in its encryption context", ErrMalformed, publicKeyContextKey)
+	case info.curve != nil:
 		if m.VerificationKey, err = decodePublicKey(info.curve, pub); err != nil {
 			return nil, fmt.Errorf("envelope: %w", err)
 		}
+	case hasPub:
+		// The specification's default CMM refuses this: a reader of the
+		// header could take the message for a signed one.
+		return nil, fmt.Errorf("envelope: %w: unsigned suite %s with %s in its encryption context", ErrMalformed, suite, publicKeyContextKey)
 	}
 	edks := publicHeader(h).EncryptedDataKeys
+	// Keyrings wrap ErrNoDataKey when no key of theirs opens the message;
+	// other errors, such as a key service that cannot be reached, pass
+	// through as they are, so that they are not taken for tampering.
 	if err := opts.Keyring.OnDecrypt(ctx, m, edks); err != nil {
-		if !errors.Is(err, ErrNoDataKey) {
-			err = fmt.Errorf("%w: %w", ErrNoDataKey, err)
-		}
 		return nil, fmt.Errorf("envelope: %w", err)
 	}
 	if len(m.DataKey) != suite.DataKeyLen() {
@@ -171,12 +183,11 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 		return nil, fmt.Errorf("envelope: %w", err)
 	}
 	r := &Reader{
+		trailer:   &trailer{src: br, verify: m.VerificationKey},
 		h:         publicHeader(h),
-		src:       br,
 		aead:      aead,
 		messageID: h.MessageID,
-		verify:    m.VerificationKey,
-		maxSingle: orDefault(opts.MaxNonFramedSize, DefaultMaxNonFramedSize),
+		maxSingle: min(positiveOr(opts.MaxNonFramedSize, DefaultMaxNonFramedSize), maxNonFramedBody),
 	}
 	if r.verify != nil {
 		r.sum = info.sigHash()
@@ -185,9 +196,11 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 		r.sum.Write(h.AuthTag)
 	}
 	if h.ContentType == header.Framed {
-		d := frame.NewDecoder(br, aead, h.MessageID, int(h.FrameLength), orDefault(opts.Workers, runtime.GOMAXPROCS(0)), r.sum)
-		d.Finish = r.finish
+		d := frame.NewDecoder(br, aead, h.MessageID, int(h.FrameLength), positiveOr(opts.Workers, runtime.GOMAXPROCS(0)), r.sum)
+		d.Finish = r.trailer.finish
 		r.body = d
+		// A Reader dropped before the end must not keep its workers running.
+		runtime.AddCleanup(r, (*frame.Decoder).Stop, d)
 	}
 	return r, nil
 }
@@ -238,8 +251,14 @@ func authenticateHeader(h *header.Header, dataKey []byte, required map[string]st
 }
 
 // Header returns the message header. It has been authenticated by the time
-// Decrypt returns.
-func (r *Reader) Header() *Header { return r.h }
+// Decrypt returns. The caller may modify the copy it gets.
+func (r *Reader) Header() *Header {
+	h := *r.h
+	h.MessageID = bytes.Clone(h.MessageID)
+	h.Context = maps.Clone(h.Context)
+	h.EncryptedDataKeys = slices.Clone(h.EncryptedDataKeys)
+	return &h
+}
 
 // Read reads authenticated plaintext. It returns io.EOF only after the whole
 // message, its signature and the end of the input have been checked.
@@ -278,6 +297,18 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	return io.Copy(w, struct{ io.Reader }{r})
 }
 
+// maxNonFramedBody is the specification's bound on a non-framed body:
+// AES-GCM encrypts at most 2^36 - 32 bytes under one IV.
+const maxNonFramedBody = 1<<36 - 32
+
+// positiveOr returns v, or def when v is zero or negative.
+func positiveOr[T int | int64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
 // openSingleBlock reads, authenticates and verifies a non-framed body, which
 // is one AES-GCM ciphertext and so can be released only as a whole.
 func (r *Reader) openSingleBlock() error {
@@ -289,9 +320,21 @@ func (r *Reader) openSingleBlock() error {
 	if n > uint64(r.maxSingle) {
 		return fmt.Errorf("envelope: %w: non-framed body of %d bytes is larger than the limit of %d (DecryptOptions.MaxNonFramedSize)", ErrLimit, n, r.maxSingle)
 	}
-	sealed := make([]byte, n+header.TagLen)
-	if err := r.readHashed(sealed); err != nil {
+	if !frame.SequenceIV(hdr[:header.IVLen], 1, r.h.Version) {
+		return fmt.Errorf("envelope: %w: the body IV is not the one the format prescribes", ErrAuthentication)
+	}
+	// Read through a growing buffer, so that a declared length costs
+	// memory only as its bytes arrive.
+	var body bytes.Buffer
+	if m, err := io.CopyN(&body, r.src, int64(n)+header.TagLen); err != nil {
+		if err == io.EOF {
+			return fmt.Errorf("envelope: %w: the body is cut off after %d bytes", ErrTruncated, m)
+		}
 		return err
+	}
+	sealed := body.Bytes()
+	if r.sum != nil {
+		r.sum.Write(sealed)
 	}
 	aad := frame.AppendAAD(nil, r.messageID, frame.SingleBlockString, 1, n)
 	pt, err := r.aead.Open(sealed[:0], hdr[:header.IVLen], sealed, aad)
@@ -305,7 +348,7 @@ func (r *Reader) openSingleBlock() error {
 	return nil
 }
 
-func (r *Reader) readHashed(b []byte) error {
+func (r *trailer) readHashed(b []byte) error {
 	if _, err := io.ReadFull(r.src, b); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return fmt.Errorf("envelope: %w: the body is cut off", ErrTruncated)
@@ -321,7 +364,7 @@ func (r *Reader) readHashed(b []byte) error {
 // finish runs after the body is authenticated and before its last plaintext
 // is released: it verifies the signature of signed suites and refuses bytes
 // after the end of the message.
-func (r *Reader) finish() error {
+func (r *trailer) finish() error {
 	if r.verify != nil {
 		var l [2]byte
 		if _, err := io.ReadFull(r.src, l[:]); err != nil {

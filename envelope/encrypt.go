@@ -31,7 +31,7 @@ import (
 func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (io.WriteCloser, error) {
 	suite := orDefault(opts.Suite, DefaultSuite)
 	frameLen := orDefault(opts.FrameLength, DefaultFrameLength)
-	workers := orDefault(opts.Workers, runtime.GOMAXPROCS(0))
+	workers := positiveOr(opts.Workers, runtime.GOMAXPROCS(0))
 	if opts.Keyring == nil {
 		return nil, errors.New("envelope: EncryptOptions.Keyring is nil: give a keyring that can generate a data key")
 	}
@@ -54,8 +54,10 @@ func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (io.WriteC
 		if _, ok := m.Context[k]; !ok {
 			return nil, fmt.Errorf("envelope: required encryption context key %q is not in the encryption context", k)
 		}
+		if !slices.Contains(m.RequiredContextKeys, k) {
+			m.RequiredContextKeys = append(m.RequiredContextKeys, k)
+		}
 	}
-	m.RequiredContextKeys = slices.Clone(opts.RequiredContextKeys)
 	info, _ := suite.info()
 	if info.curve != nil {
 		key, err := ecdsa.GenerateKey(info.curve, rand.Reader)
@@ -73,11 +75,14 @@ func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (io.WriteC
 	if len(m.DataKey) != suite.DataKeyLen() || len(m.EncryptedDataKeys) == 0 {
 		return nil, fmt.Errorf("envelope: the keyring returned no data key or no encrypted data key")
 	}
+	if len(m.EncryptedDataKeys) > DefaultMaxEncryptedDataKeys {
+		return nil, fmt.Errorf("envelope: %d wrapped data keys are more than readers accept by default (%d): use fewer keys", len(m.EncryptedDataKeys), DefaultMaxEncryptedDataKeys)
+	}
 
 	stored := maps.Clone(m.Context)
 	required := map[string]string{}
 	for _, k := range m.RequiredContextKeys {
-		required[k] = stored[k]
+		required[k] = m.Context[k]
 		delete(stored, k)
 	}
 	messageID := make([]byte, header.MessageIDLen(2))
@@ -116,61 +121,79 @@ func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (io.WriteC
 		sum = info.sigHash()
 	}
 	w := &writer{dst: dst, sum: sum, key: m.SigningKey}
-	if err := w.write(append(body, tag...)); err != nil {
+	if sum != nil {
+		sum.Write(body)
+		sum.Write(tag)
+	}
+	if _, err := dst.Write(append(body, tag...)); err != nil {
 		return nil, err
 	}
 	w.enc = frame.NewEncoder(dst, aead, messageID, frameLen, workers, sum)
+	// A writer dropped without Close must not keep its workers running.
+	runtime.AddCleanup(w, (*frame.Encoder).Stop, w.enc)
 	return w, nil
 }
 
+// errClosed is what a writer returns after a successful Close.
+var errClosed = errors.New("envelope: write after Close")
+
+// writer is the encrypting WriteCloser. Its first error is returned again
+// by every later call.
 type writer struct {
 	dst io.Writer
 	enc *frame.Encoder
 	sum hash.Hash
 	key *ecdsa.PrivateKey
-}
-
-func (w *writer) write(b []byte) error {
-	if w.sum != nil {
-		w.sum.Write(b)
-	}
-	_, err := w.dst.Write(b)
-	return err
+	err error
 }
 
 func (w *writer) Write(p []byte) (int, error) {
-	if w.enc == nil {
-		return 0, errors.New("envelope: write after Close")
+	if w.err != nil {
+		return 0, w.err
 	}
-	return w.enc.Write(p)
+	n, err := w.enc.Write(p)
+	w.err = err
+	return n, err
 }
 
 // ReadFrom encrypts everything read from r, reading straight into frame
 // buffers; io.Copy uses it.
 func (w *writer) ReadFrom(r io.Reader) (int64, error) {
-	if w.enc == nil {
-		return 0, errors.New("envelope: write after Close")
+	if w.err != nil {
+		return 0, w.err
 	}
-	return w.enc.ReadFrom(r)
+	n, err := w.enc.ReadFrom(r)
+	w.err = err
+	return n, err
 }
 
+// Close writes the final frame and, for signed suites, the signature.
 func (w *writer) Close() error {
-	if w.enc == nil {
+	if w.err == errClosed {
 		return nil
 	}
+	if w.err != nil {
+		return w.err
+	}
+	w.err = w.finish()
+	if w.err != nil {
+		return w.err
+	}
+	w.err = errClosed
+	return nil
+}
+
+func (w *writer) finish() error {
 	if err := w.enc.Close(); err != nil {
 		return err
 	}
 	if w.key == nil {
-		w.enc = nil
 		return nil
 	}
 	sig, err := ecdsa.SignASN1(rand.Reader, w.key, w.sum.Sum(nil))
 	if err != nil {
 		return err
 	}
-	w.enc, w.key = nil, nil
-	w.sum = nil
 	footer := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(sig)), uint16(len(sig)))
 	_, err = w.dst.Write(append(footer, sig...))
 	return err
@@ -180,7 +203,7 @@ func (w *writer) Close() error {
 func EncryptBytes(ctx context.Context, plaintext []byte, opts EncryptOptions) ([]byte, error) {
 	var buf bytes.Buffer
 	// Frames add 32 to 40 bytes each; the header is rarely over a few KiB.
-	frames := len(plaintext)/orDefault(opts.FrameLength, DefaultFrameLength) + 1
+	frames := len(plaintext)/max(orDefault(opts.FrameLength, DefaultFrameLength), 1) + 1
 	buf.Grow(len(plaintext) + 40*frames + 4096)
 	w, err := Encrypt(ctx, &buf, opts)
 	if err != nil {

@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"context"
 	"errors"
 
 	"github.com/mlseal/mlseal/envelope/internal/header"
@@ -36,6 +37,9 @@ var (
 // tampered, truncated, malformed, or not openable with the given keys and
 // context. The CLI maps these to exit code 3.
 func IsIntegrityError(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
 	return errors.Is(err, ErrAuthentication) || errors.Is(err, ErrMalformed) ||
 		errors.Is(err, ErrTruncated) || errors.Is(err, ErrNoDataKey)
 }

@@ -42,7 +42,8 @@ type Decoder struct {
 func NewDecoder(src io.Reader, aead cipher.AEAD, messageID []byte, frameLen, workers int, sum hash.Hash) *Decoder {
 	workers = max(workers, 1)
 	d := &Decoder{
-		crypter: crypter{aead: aead, messageID: messageID, frameLen: frameLen},
+		// The message id is 16 bytes in version 1 and 32 in version 2.
+		crypter: crypter{aead: aead, messageID: messageID, frameLen: frameLen, version: 1 + len(messageID)/32},
 		src:     src,
 		sum:     hashWriter{sum},
 		pool:    pool{workers: workers},
@@ -109,6 +110,11 @@ func (d *Decoder) advance() bool {
 		}
 	}
 	for !d.readDone && d.inflight.len() < d.maxJobs {
+		if d.inflight.len() > 0 && len(d.inflight.jobs[0].done) > 0 {
+			// The oldest frame is ready: release it before reading ahead,
+			// so that a slow source does not hold back what has arrived.
+			break
+		}
 		j, err := d.readFrame()
 		if err != nil {
 			d.fail(err)
@@ -137,6 +143,9 @@ func (d *Decoder) advance() bool {
 	d.cur = j
 	return true
 }
+
+// Stop ends the worker goroutines of a Decoder that will not be read to the end.
+func (d *Decoder) Stop() { d.pool.stop() }
 
 func (d *Decoder) fail(err error) {
 	d.err = err
@@ -180,9 +189,9 @@ func (d *Decoder) readFrame() (*job, error) {
 		return nil, err
 	}
 	j.seq = binary.BigEndian.Uint32(d.marker[:])
+	j.grow(0, d.frameLen)
 	if j.seq == endMarker {
 		j.final = true
-		j.grow(0, d.frameLen)
 		copy(j.buf, d.marker[:])
 		if err := d.read(j.buf[4:contentOff], "final frame header cut off", 0); err != nil {
 			return nil, err
@@ -193,11 +202,9 @@ func (d *Decoder) readFrame() (*job, error) {
 			return nil, fmt.Errorf("%w: final frame of %d bytes is longer than the frame length %d", header.ErrMalformed, n, d.frameLen)
 		}
 		j.n = int(n)
-		j.grow(j.n, d.frameLen)
 		d.readDone = true
 	} else {
 		j.n = d.frameLen
-		j.grow(j.n, d.frameLen)
 		copy(j.buf[regularOff:], d.marker[:])
 	}
 	if j.seq != d.seq {
@@ -208,8 +215,17 @@ func (d *Decoder) readFrame() (*job, error) {
 	if j.final {
 		start = contentOff
 	}
-	if err := d.read(j.buf[start:contentOff+j.n+tagLen], "frame", j.seq); err != nil {
-		return nil, err
+	// Read in steps that at most double the buffer, so that a frame length
+	// declared by the message costs memory only as the frame's bytes
+	// arrive. Once a buffer has reached full size this is a single read.
+	end := contentOff + j.n + tagLen
+	for start < end {
+		step := min(end, max(len(j.buf), 2*start))
+		j.grow(step-contentOff-tagLen, d.frameLen)
+		if err := d.read(j.buf[start:step], "frame", j.seq); err != nil {
+			return nil, err
+		}
+		start = step
 	}
 	return j, nil
 }

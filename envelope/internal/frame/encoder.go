@@ -265,7 +265,11 @@ func (e *Encoder) emit(j *job) bool {
 	e.free = append(e.free, j)
 	if err != nil {
 		e.err = err
+		e.pool.stop()
 		return false
 	}
 	return true
 }
+
+// Stop ends the worker goroutines of an Encoder that will not be closed.
+func (e *Encoder) Stop() { e.pool.stop() }

@@ -77,6 +77,7 @@ type crypter struct {
 	aead      cipher.AEAD
 	messageID []byte
 	frameLen  int
+	version   int // message format version, for the IV check on decrypt
 }
 
 func (c *crypter) aad(j *job) []byte {
@@ -120,10 +121,31 @@ func (c *crypter) open(j *job) {
 		ivOff = 8
 	}
 	iv := j.buf[ivOff : ivOff+ivLen]
+	if !SequenceIV(iv, j.seq, c.version) {
+		j.ok, j.out = false, nil
+		return
+	}
 	sealed := j.buf[contentOff : contentOff+j.n+tagLen]
 	pt, err := c.aead.Open(sealed[:0], iv, sealed, c.aad(j))
 	j.ok = err == nil
 	j.out = pt
+}
+
+// SequenceIV reports whether iv is acceptable for frame seq of a message of
+// the given format version. The specification makes the IV the sequence
+// number, left-padded with zeros; version 2 messages are held to it, while
+// version 1 messages, from older SDKs, are read with whatever IV they carry
+// (the AAD binds the sequence number either way).
+func SequenceIV(iv []byte, seq uint32, version int) bool {
+	if version < 2 {
+		return true
+	}
+	for _, b := range iv[:8] {
+		if b != 0 {
+			return false
+		}
+	}
+	return binary.BigEndian.Uint32(iv[8:]) == seq
 }
 
 // pool runs fn on submitted jobs with a fixed number of goroutines started

@@ -36,8 +36,15 @@ func New(generator envelope.Keyring, children ...envelope.Keyring) (*Keyring, er
 // message is written that a listed key cannot open.
 func (k *Keyring) OnEncrypt(ctx context.Context, m *envelope.EncryptionMaterials) error {
 	if k.generator != nil {
+		// As the specification requires: a generator must generate.
+		if m.DataKey != nil {
+			return errors.New("multi: the materials already hold a data key, and this multi-keyring has a generator")
+		}
 		if err := k.generator.OnEncrypt(ctx, m); err != nil {
 			return err
+		}
+		if m.DataKey == nil {
+			return errors.New("multi: the generator keyring returned no data key")
 		}
 	} else if m.DataKey == nil {
 		return errors.New("multi: no generator and no data key to wrap")
