@@ -134,8 +134,16 @@ your config directory; decrypt and verify use it but never create it.
 		a.inspectCmd(),
 		a.versionCmd(),
 	)
+	for _, c := range productCommands {
+		root.AddCommand(c(a))
+	}
 	return root
 }
+
+// productCommands are the command groups of mlseal's other packages
+// (tokenize, secrets, s3, ...), each registered from its own file so that
+// they can grow apart from the envelope commands above.
+var productCommands []func(*app) *cobra.Command
 
 // runE wraps a command's body so that run can tell its errors from those
 // of flag and argument parsing.
