@@ -112,8 +112,9 @@ type trailer struct {
 // whose stored encryption context disagrees with opts.Context, or whose
 // header does not authenticate under the unwrapped data key.
 func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, error) {
-	if opts.Keyring == nil {
-		return nil, errors.New("envelope: DecryptOptions.Keyring is nil: give a keyring that can unwrap the data key")
+	cmm, err := materialsManager(opts.Materials, opts.Keyring, "decrypt")
+	if err != nil {
+		return nil, err
 	}
 	for k := range opts.Context {
 		if strings.HasPrefix(k, reservedPrefix) {
@@ -154,25 +155,12 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 		required[k] = v
 		full[k] = v
 	}
-	m := &DecryptionMaterials{Suite: suite, Context: full}
-	pub, hasPub := h.Context[publicKeyContextKey]
-	switch {
-	case info.curve != nil && !hasPub:
-		return nil, fmt.Errorf("envelope: %w: signed message without %s in its encryption context", ErrMalformed, publicKeyContextKey)
-	case info.curve != nil:
-		if m.VerificationKey, err = decodePublicKey(info.curve, pub); err != nil {
-			return nil, fmt.Errorf("envelope: %w", err)
-		}
-	case hasPub:
-		// The specification's default CMM refuses this: a reader of the
-		// header could take the message for a signed one.
-		return nil, fmt.Errorf("envelope: %w: unsigned suite %s with %s in its encryption context", ErrMalformed, suite, publicKeyContextKey)
-	}
-	edks := publicHeader(h).EncryptedDataKeys
-	// Keyrings wrap ErrNoDataKey when no key of theirs opens the message;
-	// other errors, such as a key service that cannot be reached, pass
-	// through as they are, so that they are not taken for tampering.
-	if err := opts.Keyring.OnDecrypt(ctx, m, edks); err != nil {
+	m, err := cmm.DecryptMaterials(ctx, DecryptionMaterialsRequest{
+		Suite:             suite,
+		Context:           full,
+		EncryptedDataKeys: publicHeader(h).EncryptedDataKeys,
+	})
+	if err != nil {
 		return nil, fmt.Errorf("envelope: %w", err)
 	}
 	if len(m.DataKey) != suite.DataKeyLen() {

@@ -32,8 +32,9 @@ func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (io.WriteC
 	suite := orDefault(opts.Suite, DefaultSuite)
 	frameLen := orDefault(opts.FrameLength, DefaultFrameLength)
 	workers := positiveOr(opts.Workers, runtime.GOMAXPROCS(0))
-	if opts.Keyring == nil {
-		return nil, errors.New("envelope: EncryptOptions.Keyring is nil: give a keyring that can generate a data key")
+	cmm, err := materialsManager(opts.Materials, opts.Keyring, "encrypt")
+	if err != nil {
+		return nil, err
 	}
 	if suite != AES256GCMHKDFSHA512CommitKey && suite != AES256GCMHKDFSHA512CommitKeyECDSAP384 {
 		return nil, fmt.Errorf("envelope: cannot encrypt with suite %s: mlseal writes only the key-committing suites %s and %s", suite, AES256GCMHKDFSHA512CommitKey, AES256GCMHKDFSHA512CommitKeyECDSAP384)
@@ -41,36 +42,30 @@ func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (io.WriteC
 	if frameLen < 1 || frameLen > DefaultMaxFrameLength {
 		return nil, fmt.Errorf("envelope: frame length %d is outside 1..%d", frameLen, DefaultMaxFrameLength)
 	}
-	m := &EncryptionMaterials{Suite: suite, Context: maps.Clone(opts.Context)}
-	if m.Context == nil {
-		m.Context = map[string]string{}
+	req := EncryptionMaterialsRequest{Suite: suite, Context: opts.Context, PlaintextLength: -1}
+	if opts.SizeHint > 0 {
+		req.PlaintextLength = opts.SizeHint
 	}
-	for k := range m.Context {
+	for k := range opts.Context {
 		if strings.HasPrefix(k, reservedPrefix) {
 			return nil, fmt.Errorf("envelope: encryption context key %q uses the reserved prefix %q", k, reservedPrefix)
 		}
 	}
 	for _, k := range opts.RequiredContextKeys {
-		if _, ok := m.Context[k]; !ok {
+		if _, ok := opts.Context[k]; !ok {
 			return nil, fmt.Errorf("envelope: required encryption context key %q is not in the encryption context", k)
 		}
-		if !slices.Contains(m.RequiredContextKeys, k) {
-			m.RequiredContextKeys = append(m.RequiredContextKeys, k)
+		if !slices.Contains(req.RequiredContextKeys, k) {
+			req.RequiredContextKeys = append(req.RequiredContextKeys, k)
 		}
+	}
+	m, err := cmm.GetEncryptionMaterials(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
 	}
 	info, _ := suite.info()
-	if info.curve != nil {
-		key, err := ecdsa.GenerateKey(info.curve, rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		m.SigningKey = key
-		if m.Context[publicKeyContextKey], err = encodePublicKey(&key.PublicKey); err != nil {
-			return nil, err
-		}
-	}
-	if err := opts.Keyring.OnEncrypt(ctx, m); err != nil {
-		return nil, fmt.Errorf("envelope: wrapping the data key: %w", err)
+	if m.Suite != suite || (info.curve != nil) != (m.SigningKey != nil) {
+		return nil, fmt.Errorf("envelope: the materials manager returned materials for suite %s, not %s", m.Suite, suite)
 	}
 	if len(m.DataKey) != suite.DataKeyLen() || len(m.EncryptedDataKeys) == 0 {
 		return nil, fmt.Errorf("envelope: the keyring returned no data key or no encrypted data key")
@@ -81,7 +76,7 @@ func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (io.WriteC
 
 	stored := maps.Clone(m.Context)
 	required := map[string]string{}
-	for _, k := range m.RequiredContextKeys {
+	for _, k := range req.RequiredContextKeys {
 		required[k] = m.Context[k]
 		delete(stored, k)
 	}
@@ -120,7 +115,7 @@ func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (io.WriteC
 	if m.SigningKey != nil {
 		sum = info.sigHash()
 	}
-	w := &writer{dst: dst, sum: sum, key: m.SigningKey}
+	w := &writer{dst: dst, sum: sum, key: m.SigningKey, limit: req.PlaintextLength}
 	if sum != nil {
 		sum.Write(body)
 		sum.Write(tag)
@@ -145,13 +140,24 @@ type writer struct {
 	sum hash.Hash
 	key *ecdsa.PrivateKey
 	err error
+	// limit is the SizeHint the data key was obtained for, -1 for none.
+	limit, written int64
+}
+
+func (w *writer) overLimit() error {
+	return fmt.Errorf("envelope: the plaintext is longer than EncryptOptions.SizeHint (%d bytes), for which the data key was obtained", w.limit)
 }
 
 func (w *writer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
+	if w.limit >= 0 && w.written+int64(len(p)) > w.limit {
+		w.err = w.overLimit()
+		return 0, w.err
+	}
 	n, err := w.enc.Write(p)
+	w.written += int64(n)
 	w.err = err
 	return n, err
 }
@@ -162,7 +168,14 @@ func (w *writer) ReadFrom(r io.Reader) (int64, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
+	if w.limit >= 0 {
+		r = io.LimitReader(r, w.limit-w.written+1)
+	}
 	n, err := w.enc.ReadFrom(r)
+	w.written += n
+	if err == nil && w.limit >= 0 && w.written > w.limit {
+		err = w.overLimit()
+	}
 	w.err = err
 	return n, err
 }

@@ -38,6 +38,14 @@ const (
 type EncryptOptions struct {
 	// Keyring generates and wraps the data key.
 	Keyring Keyring
+	// Materials, instead of Keyring, supplies the data key: for example a
+	// caching materials manager from package envelope/cache.
+	Materials MaterialsManager
+	// SizeHint is the plaintext length when it is known in advance, zero
+	// otherwise. A caching materials manager needs it to count bytes against
+	// its limits (and caches nothing without it); writing more than the
+	// hint is an error.
+	SizeHint int64
 	// Suite is DefaultSuite when zero. Only key-committing suites are
 	// written: AES256GCMHKDFSHA512CommitKey and
 	// AES256GCMHKDFSHA512CommitKeyECDSAP384.
@@ -59,6 +67,9 @@ type EncryptOptions struct {
 type DecryptOptions struct {
 	// Keyring unwraps the data key.
 	Keyring Keyring
+	// Materials, instead of Keyring, unwraps the data key: for example a
+	// caching materials manager from package envelope/cache.
+	Materials MaterialsManager
 	// Context is the encryption context the caller expects. Pairs stored in
 	// the message must match; pairs not stored are authenticated as the
 	// message's required context.
