@@ -112,6 +112,47 @@ type trailer struct {
 // whose stored encryption context disagrees with opts.Context, or whose
 // header does not authenticate under the unwrapped data key.
 func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, error) {
+	br := bufio.NewReaderSize(src, 64<<10)
+	o, err := openHeader(ctx, br, &opts)
+	if err != nil {
+		return nil, err
+	}
+	h := o.h
+	r := &Reader{
+		trailer:   &trailer{src: br, verify: o.verify},
+		h:         publicHeader(h),
+		aead:      o.aead,
+		messageID: h.MessageID,
+		maxSingle: min(positiveOr(opts.MaxNonFramedSize, DefaultMaxNonFramedSize), maxNonFramedBody),
+	}
+	if r.verify != nil {
+		info, _ := SuiteID(h.Suite).info()
+		r.sum = info.sigHash()
+		r.sum.Write(h.Body)
+		r.sum.Write(h.AuthIV)
+		r.sum.Write(h.AuthTag)
+	}
+	if h.ContentType == header.Framed {
+		d := frame.NewDecoder(br, o.aead, h.MessageID, int(h.FrameLength), positiveOr(opts.Workers, runtime.GOMAXPROCS(0)), r.sum)
+		d.Finish = r.trailer.finish
+		r.body = d
+		// A Reader dropped before the end must not keep its workers running.
+		runtime.AddCleanup(r, (*frame.Decoder).Stop, d)
+	}
+	return r, nil
+}
+
+// openedHeader is a header that has been parsed and authenticated.
+type openedHeader struct {
+	h      *header.Header
+	aead   cipher.AEAD
+	verify *ecdsa.PublicKey
+}
+
+// openHeader reads the header from src under the options' limits, applies
+// their policies, has the materials manager unwrap the data key, and checks
+// the key commitment and the header authentication tag.
+func openHeader(ctx context.Context, src io.Reader, opts *DecryptOptions) (*openedHeader, error) {
 	cmm, err := materialsManager(opts.Materials, opts.Keyring, "decrypt")
 	if err != nil {
 		return nil, err
@@ -121,8 +162,7 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 			return nil, fmt.Errorf("envelope: encryption context key %q uses the reserved prefix %q", k, reservedPrefix)
 		}
 	}
-	br := bufio.NewReaderSize(src, 64<<10)
-	h, err := header.Parse(br, limits(&opts))
+	h, err := header.Parse(src, limits(opts))
 	if err != nil {
 		return nil, fmt.Errorf("envelope: %w", err)
 	}
@@ -137,8 +177,8 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 	if info.curve != nil && opts.UnsignedOnly {
 		return nil, fmt.Errorf("envelope: %w: the message is signed (suite %s) and unsigned messages only were asked for", ErrPolicy, suite)
 	}
-	if h.ContentType == header.Framed && int64(h.FrameLength) > int64(positiveOr(opts.MaxFrameLength, DefaultMaxFrameLength)) {
-		return nil, fmt.Errorf("envelope: %w: frame length %d is larger than the limit of %d bytes", ErrLimit, h.FrameLength, positiveOr(opts.MaxFrameLength, DefaultMaxFrameLength))
+	if maxFrame := positiveOr(opts.MaxFrameLength, DefaultMaxFrameLength); h.ContentType == header.Framed && int64(h.FrameLength) > int64(maxFrame) {
+		return nil, fmt.Errorf("envelope: %w: frame length %d is larger than the limit of %d bytes", ErrLimit, h.FrameLength, maxFrame)
 	}
 
 	// The caller's context: stored pairs must match, the rest is the
@@ -170,27 +210,7 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 	if err != nil {
 		return nil, fmt.Errorf("envelope: %w", err)
 	}
-	r := &Reader{
-		trailer:   &trailer{src: br, verify: m.VerificationKey},
-		h:         publicHeader(h),
-		aead:      aead,
-		messageID: h.MessageID,
-		maxSingle: min(positiveOr(opts.MaxNonFramedSize, DefaultMaxNonFramedSize), maxNonFramedBody),
-	}
-	if r.verify != nil {
-		r.sum = info.sigHash()
-		r.sum.Write(h.Body)
-		r.sum.Write(h.AuthIV)
-		r.sum.Write(h.AuthTag)
-	}
-	if h.ContentType == header.Framed {
-		d := frame.NewDecoder(br, aead, h.MessageID, int(h.FrameLength), positiveOr(opts.Workers, runtime.GOMAXPROCS(0)), r.sum)
-		d.Finish = r.trailer.finish
-		r.body = d
-		// A Reader dropped before the end must not keep its workers running.
-		runtime.AddCleanup(r, (*frame.Decoder).Stop, d)
-	}
-	return r, nil
+	return &openedHeader{h: h, aead: aead, verify: m.VerificationKey}, nil
 }
 
 // authenticateHeader derives the message key, checks the key commitment and

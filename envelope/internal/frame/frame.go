@@ -18,6 +18,7 @@ package frame
 import (
 	"crypto/cipher"
 	"encoding/binary"
+	"fmt"
 	"hash"
 
 	"github.com/mlseal/mlseal/envelope/internal/header"
@@ -199,4 +200,55 @@ func (w hashWriter) write(b []byte) {
 	if w.h != nil {
 		w.h.Write(b)
 	}
+}
+
+// Sizes of serialized frames, for random access.
+const (
+	// RegularOverhead is what a regular frame adds to its content:
+	// sequence number, IV and tag.
+	RegularOverhead = 4 + ivLen + tagLen
+	// FinalOverhead is what the final frame adds: end marker, sequence
+	// number, IV, content length and tag.
+	FinalOverhead = 4 + 4 + ivLen + 4 + tagLen
+)
+
+// OpenFrame authenticates and decrypts one serialized frame in place and
+// returns its plaintext. It checks the frame's sequence number, its IV and,
+// for the final frame, its declared length; version is the message format
+// version.
+func OpenFrame(aead cipher.AEAD, messageID []byte, version int, frameLen int, seq uint32, final bool, raw []byte) ([]byte, error) {
+	var hdr, n int
+	s := frameString
+	if final {
+		hdr, s = 4+4+ivLen+4, finalString
+		if len(raw) < FinalOverhead || binary.BigEndian.Uint32(raw) != endMarker {
+			return nil, fmt.Errorf("%w: the final frame is not where the object's size puts it", header.ErrMalformed)
+		}
+		raw = raw[4:]
+		n = int(binary.BigEndian.Uint32(raw[4+ivLen:]))
+		if n != len(raw)-4-ivLen-4-tagLen || n > frameLen {
+			return nil, fmt.Errorf("%w: the final frame's length does not match the object's size", header.ErrMalformed)
+		}
+		hdr -= 4
+	} else {
+		hdr, n = 4+ivLen, len(raw)-RegularOverhead
+		if n != frameLen {
+			return nil, fmt.Errorf("%w: frame %d is cut off", header.ErrTruncated, seq)
+		}
+	}
+	if got := binary.BigEndian.Uint32(raw); got != seq {
+		return nil, fmt.Errorf("%w: frame %d where frame %d was expected", header.ErrAuthentication, got, seq)
+	}
+	iv := raw[4 : 4+ivLen]
+	if !SequenceIV(iv, seq, version) {
+		return nil, fmt.Errorf("%w: frame %d has an IV the format does not allow", header.ErrAuthentication, seq)
+	}
+	var aadBuf [maxAADLen]byte
+	aad := AppendAAD(aadBuf[:0], messageID, s, seq, uint64(n))
+	sealed := raw[hdr:]
+	pt, err := aead.Open(sealed[:0], iv, sealed, aad)
+	if err != nil {
+		return nil, fmt.Errorf("%w: frame %d does not authenticate: the data was changed or the key is wrong", header.ErrAuthentication, seq)
+	}
+	return pt, nil
 }
