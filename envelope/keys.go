@@ -35,9 +35,13 @@ func messageKey(suite SuiteID, dataKey, messageID []byte, omitMessageID bool) (a
 	key := dataKey
 	switch {
 	case info.committing:
-		key, err = hkdf.Key(info.kdfHash, dataKey, messageID, string(id[:])+"DERIVEKEY", info.keyLen)
-		if err == nil {
-			commitKey, err = hkdf.Key(info.kdfHash, dataKey, messageID, "COMMITKEY", info.commitKeyLen)
+		// Both keys expand one pseudorandom key: extract once.
+		var prk []byte
+		if prk, err = hkdf.Extract(info.kdfHash, dataKey, messageID); err != nil {
+			break
+		}
+		if key, err = hkdf.Expand(info.kdfHash, prk, string(id[:])+"DERIVEKEY", info.keyLen); err == nil {
+			commitKey, err = hkdf.Expand(info.kdfHash, prk, "COMMITKEY", info.commitKeyLen)
 		}
 	case info.kdf == kdfHKDF:
 		kdfInfo := string(id[:]) + string(messageID)
