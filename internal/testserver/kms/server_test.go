@@ -252,7 +252,9 @@ func (retryerWithoutDelay) RetryDelay(int, error) (time.Duration, error) {
 func (retryerWithoutDelay) GetRetryToken(context.Context, error) (func(error) error, error) {
 	return func(error) error { return nil }, nil
 }
-func (retryerWithoutDelay) GetInitialToken() func(error) error { return func(error) error { return nil } }
+func (retryerWithoutDelay) GetInitialToken() func(error) error {
+	return func(error) error { return nil }
+}
 
 func TestAuthentication(t *testing.T) {
 	s := New()
