@@ -1,0 +1,303 @@
+package tokenize
+
+import (
+	"math/big"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// PII types the scanner reports, named as Microsoft Presidio names them.
+const (
+	TypeEmail       = "EMAIL_ADDRESS"
+	TypePhone       = "PHONE_NUMBER"
+	TypeSSN         = "US_SSN"
+	TypeCard        = "CREDIT_CARD"
+	TypeIBAN        = "IBAN_CODE"
+	TypeIP          = "IP_ADDRESS"
+	TypeDateOfBirth = "DATE_OF_BIRTH"
+	TypeAWSKeyID    = "AWS_ACCESS_KEY_ID"
+	TypeAWSSecret   = "AWS_SECRET_ACCESS_KEY"
+	TypePrivateKey  = "PRIVATE_KEY"
+	TypeBearerToken = "BEARER_TOKEN"
+)
+
+// A detector finds one PII type in text: a regular expression proposes
+// candidates and a validator (checksum, ranges) keeps the real ones.
+type detector struct {
+	typ        string
+	re         *regexp.Regexp
+	group      int // submatch holding the value; 0 for the whole match
+	valid      func(string) bool
+	credential bool // never kept in any form: always redacted in text
+}
+
+var detectors = []*detector{
+	{typ: TypePrivateKey, credential: true,
+		re: regexp.MustCompile(`-----BEGIN ((?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----[\s\S]*?-----END ((?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----|-----BEGIN ((?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----`)},
+	{typ: TypeAWSKeyID, credential: true,
+		re: regexp.MustCompile(`\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)[A-Z2-7]{16}\b`)},
+	{typ: TypeAWSSecret, credential: true, group: 1,
+		re:    regexp.MustCompile(`(?i)aws.{0,20}?(?:secret|private).{0,20}?[=:]\s*["']?([A-Za-z0-9/+]{40})\b`),
+		valid: looksRandom},
+	{typ: TypeBearerToken, credential: true,
+		re: regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)},
+	{typ: TypeEmail,
+		re:    regexp.MustCompile(`\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b`),
+		valid: func(s string) bool { return !strings.Contains(s, "..") }},
+	{typ: TypeIBAN,
+		re:    regexp.MustCompile(`\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b`),
+		valid: validIBAN},
+	{typ: TypeSSN,
+		re:    regexp.MustCompile(`\b[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}\b`),
+		valid: validSSN},
+	{typ: TypeCard,
+		re:    regexp.MustCompile(`\b[0-9](?:[ -]?[0-9]){12,18}\b`),
+		valid: validCard},
+	{typ: TypeIP,
+		re:    regexp.MustCompile(`\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b|(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%[0-9A-Za-z]+)?`),
+		valid: validIP},
+	{typ: TypePhone,
+		re:    regexp.MustCompile(`(?:\+[0-9]{1,3}[ .-]?)?(?:\([0-9]{2,4}\)[ .-]?|[0-9]{2,4}[ .-])[0-9]{3,4}[ .-][0-9]{3,4}\b|\+[0-9]{8,15}\b`),
+		valid: validPhone},
+}
+
+// textDetectorNames lists the detectors a scan field may name.
+func textDetectorNames() []string {
+	var names []string
+	for _, d := range detectors {
+		names = append(names, d.typ)
+	}
+	return names
+}
+
+func isTextDetector(name string) bool {
+	return slices.Contains(textDetectorNames(), strings.ToUpper(name))
+}
+
+// textDetectors returns the named detectors, or all of them.
+func textDetectors(names []string) []*detector {
+	if len(names) == 0 {
+		return detectors
+	}
+	var out []*detector
+	for _, d := range detectors {
+		for _, n := range names {
+			if strings.EqualFold(n, d.typ) {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
+// A span is one PII value found in text.
+type span struct {
+	start, end int
+	d          *detector
+}
+
+// findSpans returns the non-overlapping PII spans of text, in order. Where
+// two detectors overlap, the one listed first in detectors wins, then the
+// earlier and longer match.
+func findSpans(text string, ds []*detector) []span {
+	var all []span
+	for _, d := range ds {
+		for _, m := range d.re.FindAllStringSubmatchIndex(text, -1) {
+			s, e := m[2*d.group], m[2*d.group+1]
+			if s < 0 {
+				continue
+			}
+			if d.valid != nil && !d.valid(text[s:e]) {
+				continue
+			}
+			all = append(all, span{s, e, d})
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	rank := func(d *detector) int { return slices.Index(detectors, d) }
+	slices.SortStableFunc(all, func(a, b span) int {
+		if a.start != b.start {
+			return a.start - b.start
+		}
+		if rank(a.d) != rank(b.d) {
+			return rank(a.d) - rank(b.d)
+		}
+		return (b.end - b.start) - (a.end - a.start)
+	})
+	out := all[:0:0]
+	for _, s := range all {
+		if n := len(out); n > 0 && s.start < out[n-1].end {
+			// Overlap: keep the higher-ranked detector's span.
+			if rank(s.d) < rank(out[n-1].d) {
+				out[n-1] = s
+			}
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// digitsOf returns the ASCII digits of s.
+func digitsOf(s string) string {
+	var b strings.Builder
+	for i := range len(s) {
+		if s[i] >= '0' && s[i] <= '9' {
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+// validSSN applies the SSA's rules: area 000, 666 and 900-999, group 00 and
+// serial 0000 are never issued; two numbers from advertisements are refused.
+func validSSN(s string) bool {
+	d := digitsOf(s)
+	if len(d) != 9 {
+		return false
+	}
+	area, group, serial := d[:3], d[3:5], d[5:]
+	switch {
+	case area == "000" || area == "666" || area[0] == '9':
+		return false
+	case group == "00" || serial == "0000":
+		return false
+	case d == "078051120" || d == "219099999" || d == "123456789":
+		return false
+	}
+	return true
+}
+
+// luhn reports whether the digit string passes the Luhn check.
+func luhn(d string) bool {
+	sum := 0
+	double := false
+	for i := len(d) - 1; i >= 0; i-- {
+		n := int(d[i] - '0')
+		if double {
+			n *= 2
+			if n > 9 {
+				n -= 9
+			}
+		}
+		sum += n
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+// cardIssuer returns the issuer of a card number by its leading digits and
+// length, or "" when no issuer uses them.
+func cardIssuer(d string) string {
+	n := len(d)
+	p := func(k int) int {
+		v := 0
+		for i := 0; i < k && i < n; i++ {
+			v = v*10 + int(d[i]-'0')
+		}
+		return v
+	}
+	switch {
+	case d[0] == '4' && (n == 13 || n == 16 || n == 19):
+		return "visa"
+	case (p(2) >= 51 && p(2) <= 55 || p(4) >= 2221 && p(4) <= 2720) && n == 16:
+		return "mastercard"
+	case (p(2) == 34 || p(2) == 37) && n == 15:
+		return "amex"
+	case (p(4) == 6011 || p(3) >= 644 && p(3) <= 649 || p(2) == 65) && n >= 16 && n <= 19:
+		return "discover"
+	case p(4) >= 3528 && p(4) <= 3589 && n >= 16 && n <= 19:
+		return "jcb"
+	case (p(3) >= 300 && p(3) <= 305 || p(2) == 36 || p(2) == 38 || p(2) == 39) && n >= 14 && n <= 19:
+		return "diners"
+	case p(2) == 62 && n >= 16 && n <= 19:
+		return "unionpay"
+	}
+	return ""
+}
+
+// validCard requires 13 to 19 digits, a known issuer range and the Luhn
+// check: a Luhn-valid 13-digit millisecond timestamp starts with 1, which
+// no issuer uses.
+func validCard(s string) bool {
+	d := digitsOf(s)
+	if len(d) < 13 || len(d) > 19 || strings.Count(d, d[:1]) == len(d) {
+		return false
+	}
+	return cardIssuer(d) != "" && luhn(d)
+}
+
+// ibanLengths are the IBAN lengths of the countries that use them (SWIFT
+// IBAN registry).
+var ibanLengths = map[string]int{
+	"AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+	"CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24,
+	"FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21,
+	"HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28,
+	"LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27,
+	"MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24,
+	"RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23,
+	"TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}
+
+// validIBAN checks the country's length and the ISO 7064 mod-97 check.
+func validIBAN(s string) bool {
+	s = strings.ReplaceAll(s, " ", "")
+	if len(s) < 15 || ibanLengths[s[:2]] != len(s) {
+		return false
+	}
+	r := s[4:] + s[:4]
+	var num strings.Builder
+	for i := range len(r) {
+		c := r[i]
+		switch {
+		case c >= '0' && c <= '9':
+			num.WriteByte(c)
+		case c >= 'A' && c <= 'Z':
+			num.WriteString(big.NewInt(int64(c-'A') + 10).String())
+		default:
+			return false
+		}
+	}
+	n, ok := new(big.Int).SetString(num.String(), 10)
+	return ok && new(big.Int).Mod(n, big.NewInt(97)).Int64() == 1
+}
+
+// validIP accepts dotted IPv4 and IPv6 addresses (not versions or times).
+func validIP(s string) bool {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return false
+	}
+	if a.Is4() {
+		return strings.Count(s, ".") == 3 && !a.IsUnspecified()
+	}
+	return strings.Count(s, ":") >= 2 && !a.IsUnspecified() && !a.IsLoopback()
+}
+
+// validPhone wants 8 to 15 digits (E.164), not all the same.
+func validPhone(s string) bool {
+	d := digitsOf(s)
+	return len(d) >= 8 && len(d) <= 15 && strings.Count(d, d[:1]) != len(d)
+}
+
+// looksRandom wants a mix of upper case, lower case and digits, as a
+// generated secret has.
+func looksRandom(s string) bool {
+	var up, lo, dig bool
+	for _, c := range s {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			up = true
+		case c >= 'a' && c <= 'z':
+			lo = true
+		case c >= '0' && c <= '9':
+			dig = true
+		}
+	}
+	return up && lo && dig
+}

@@ -1,0 +1,358 @@
+package tokenize
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mlseal/mlseal/tokenize/ff1"
+)
+
+// Errors about single values. The record-level errors of the streaming
+// functions wrap them in a *RecordError naming the record and the field.
+var (
+	// ErrValue means a value cannot be transformed by its field's
+	// operation: a character outside the fpe alphabet, too few characters
+	// for FF1, a date that does not match the layout, a missing entity.
+	ErrValue = errors.New("value cannot be transformed")
+	// ErrToken means a value is not a token this keyset made for the
+	// field's domain, so it cannot be detokenized.
+	ErrToken = errors.New("not a valid token for this keyset and domain")
+	// ErrKeyVersion means the policy cannot tell which PRF key made a field's
+	// FF1 tokens: the keyset holds several PRF keys and the policy pins none.
+	ErrKeyVersion = errors.New("the policy does not name the PRF key version")
+)
+
+// fieldOp is a Field compiled against a Keyset: keys derived, ciphers and
+// alphabets built. It is safe for concurrent use.
+type fieldOp struct {
+	f        *Field
+	domain   string
+	ad       []byte // deterministic: associated data (the domain)
+	pass     bool   // on_invalid: pass
+	prfKeyID uint32
+	pinned   bool // the PRF key was named by the policy
+
+	ks *Keyset
+
+	// fpe
+	ff1      *ff1.Cipher
+	alpha    *alphabet
+	seps     *runeSet
+	keepLast int
+
+	// hash, date-shift: HMAC-SHA256 with a derived key
+	hmacPool *sync.Pool
+	length   int
+
+	// mask
+	maskChar rune
+
+	// date-shift
+	window int
+	layout string
+
+	// scan
+	detectors []*detector
+	spanOp    string
+}
+
+func compileField(ks *Keyset, p *Policy, f *Field) (*fieldOp, error) {
+	o := &fieldOp{f: f, domain: f.domain(), pass: f.OnInvalid == "pass", ks: ks}
+	o.ad = []byte(o.domain)
+	switch {
+	case f.PRFKeyID != 0:
+		o.prfKeyID, o.pinned = f.PRFKeyID, true
+	case p.PRFKeyID != 0:
+		o.prfKeyID, o.pinned = p.PRFKeyID, true
+	default:
+		o.prfKeyID = ks.PrimaryPRFKeyID()
+	}
+	if !ks.hasPRFKey(o.prfKeyID) {
+		return nil, fmt.Errorf("%w: field %q: the keyset holds no PRF key %d (it holds %v)", ErrPolicy, f.Name, o.prfKeyID, keyIDs(ks.Info().PRF))
+	}
+	seps := DefaultSeparators
+	if f.Separators != nil {
+		seps = *f.Separators
+	}
+	o.seps = newRuneSet(seps)
+	newHMAC := func(purpose string) error {
+		key, err := ks.deriveKey(o.prfKeyID, purpose, o.domain)
+		if err != nil {
+			return err
+		}
+		o.hmacPool = &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
+		return nil
+	}
+	switch f.Op {
+	case OpFPE:
+		a, err := parseAlphabet(f.Alphabet)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range seps {
+			if _, in := a.index(r); in {
+				return nil, fmt.Errorf("%w: field %q: separator %q is in the alphabet", ErrPolicy, f.Name, r)
+			}
+		}
+		key, err := ks.deriveKey(o.prfKeyID, "ff1", o.domain)
+		if err != nil {
+			return nil, err
+		}
+		if o.ff1, err = ff1.NewCipher(key, a.radix()); err != nil {
+			return nil, err
+		}
+		o.alpha = a
+		if f.KeepLast != nil {
+			o.keepLast = *f.KeepLast
+		}
+	case OpHash:
+		o.length = f.Length
+		if o.length == 0 {
+			o.length = DefaultHashLength
+		}
+		if err := newHMAC("hash"); err != nil {
+			return nil, err
+		}
+	case OpMask:
+		o.keepLast = DefaultMaskKeep
+		if f.KeepLast != nil {
+			o.keepLast = *f.KeepLast
+		}
+		mc := f.MaskChar
+		if mc == "" {
+			mc = DefaultMaskChar
+		}
+		o.maskChar, _ = utf8.DecodeRuneInString(mc)
+	case OpDateShift:
+		o.window = f.WindowDays
+		if o.window == 0 {
+			o.window = DefaultWindowDays
+		}
+		o.layout = f.Layout
+		switch strings.ToLower(o.layout) {
+		case "":
+			o.layout = DefaultDateLayout
+		case "rfc3339":
+			o.layout = time.RFC3339
+		}
+		if err := newHMAC("date-shift"); err != nil {
+			return nil, err
+		}
+	case OpScan:
+		o.spanOp = f.SpanOp
+		if o.spanOp == "" {
+			o.spanOp = OpDeterministic
+		}
+		o.detectors = textDetectors(f.Detectors)
+		if o.spanOp == OpHash {
+			o.length = DefaultHashLength
+			if err := newHMAC("hash"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return o, nil
+}
+
+// tokenize transforms one non-empty value. entity is the value of the
+// date-shift entity field.
+func (o *fieldOp) tokenize(v, entity string) (string, error) {
+	var out string
+	var err error
+	switch o.f.Op {
+	case OpDeterministic:
+		out, err = o.deterministic(v, o.ad)
+	case OpFPE:
+		out, err = o.fpe(v, false)
+	case OpHash:
+		out = o.hash(v)
+	case OpMask:
+		out = o.mask(v)
+	case OpRedact:
+		out = o.f.Replace
+	case OpDateShift:
+		out, err = o.dateShift(v, entity)
+	case OpScan:
+		out, err = o.scanText(v)
+	default:
+		err = fmt.Errorf("unknown op %q", o.f.Op)
+	}
+	if err != nil && o.pass && errors.Is(err, ErrValue) {
+		return v, nil
+	}
+	return out, err
+}
+
+// detokenize reverses a reversible operation; the others return v.
+func (o *fieldOp) detokenize(v string) (string, error) {
+	switch o.f.Op {
+	case OpDeterministic:
+		return o.undeterministic(v, o.ad)
+	case OpFPE:
+		if !o.pinned && len(o.ks.Info().PRF) > 1 {
+			return "", fmt.Errorf("%w: the keyset holds %d PRF keys and FF1 tokens do not say which made them; set prf_key_id in the policy", ErrKeyVersion, len(o.ks.Info().PRF))
+		}
+		out, err := o.fpe(v, true)
+		if err != nil && o.pass && errors.Is(err, ErrValue) {
+			return v, nil
+		}
+		return out, err
+	case OpScan:
+		return o.unscanText(v)
+	}
+	return v, nil
+}
+
+// deterministic returns base64url(AES-SIV(v, ad)) with tink's 5-byte key
+// prefix at the front of the ciphertext.
+func (o *fieldOp) deterministic(v string, ad []byte) (string, error) {
+	ct, err := o.ks.daead.EncryptDeterministically([]byte(v), ad)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(ct), nil
+}
+
+func (o *fieldOp) undeterministic(tok string, ad []byte) (string, error) {
+	ct, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(ct) < 5+16 {
+		return "", fmt.Errorf("%w: not base64url of a tink AES-SIV ciphertext", ErrToken)
+	}
+	pt, err := o.ks.daead.DecryptDeterministically(ct, ad)
+	if err != nil {
+		id := binary.BigEndian.Uint32(ct[1:5])
+		if ct[0] == 1 && !contains32(keyIDs(o.ks.Info().Deterministic), id) {
+			return "", fmt.Errorf("%w: made by key %d, which the keyset does not hold", ErrToken, id)
+		}
+		return "", ErrToken
+	}
+	return string(pt), nil
+}
+
+func contains32(list []uint32, x uint32) bool {
+	for _, y := range list {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// fpe encrypts (or decrypts) the alphabet characters of v with FF1, leaving
+// separators in place and the last keepLast alphabet characters in the
+// clear. The tweak is domain || 0x00 || the clear characters.
+func (o *fieldOp) fpe(v string, decrypt bool) (string, error) {
+	var runeBuf [64]rune
+	runes := append(runeBuf[:0], []rune(v)...)
+	var numBuf [64]uint16
+	var posBuf [64]int
+	nums, pos := numBuf[:0], posBuf[:0]
+	for i, r := range runes {
+		if d, ok := o.alpha.index(r); ok {
+			nums = append(nums, d)
+			pos = append(pos, i)
+			continue
+		}
+		if o.seps.has(r) {
+			continue
+		}
+		if r == utf8.RuneError && !utf8.ValidString(v) {
+			return "", fmt.Errorf("%w: not valid UTF-8", ErrValue)
+		}
+		return "", fmt.Errorf("%w: character %q at position %d is neither in alphabet %s nor a separator", ErrValue, r, i+1, o.alpha.name)
+	}
+	n := len(nums) - o.keepLast
+	if n < o.ff1.MinLen() {
+		return "", fmt.Errorf("%w: %d characters of alphabet %s to encrypt (after keep_last %d); FF1 needs at least %d for a domain of %d values",
+			ErrValue, max(n, 0), o.alpha.name, o.keepLast, o.ff1.MinLen(), ff1.MinDomain)
+	}
+	var tweakBuf [128]byte
+	tweak := append(tweakBuf[:0], o.domain...)
+	tweak = append(tweak, 0)
+	for _, p := range pos[n:] {
+		tweak = utf8.AppendRune(tweak, runes[p])
+	}
+	var err error
+	if decrypt {
+		err = o.ff1.Decrypt(nums[:n], nums[:n], tweak)
+	} else {
+		err = o.ff1.Encrypt(nums[:n], nums[:n], tweak)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrValue, err)
+	}
+	for k, p := range pos[:n] {
+		runes[p] = o.alpha.runes[nums[k]]
+	}
+	return string(runes), nil
+}
+
+// mac returns HMAC-SHA256 of v under the field's derived key.
+func (o *fieldOp) mac(dst []byte, v string) []byte {
+	h := o.hmacPool.Get().(hash.Hash)
+	h.Reset()
+	h.Write([]byte(v))
+	dst = h.Sum(dst)
+	o.hmacPool.Put(h)
+	return dst
+}
+
+// hash returns the first length characters of base64url(HMAC-SHA256(v)).
+func (o *fieldOp) hash(v string) string {
+	var sum [32]byte
+	var enc [44]byte
+	o.mac(sum[:0], v)
+	base64.RawURLEncoding.Encode(enc[:], sum[:])
+	return string(enc[:o.length])
+}
+
+// mask replaces every character but the separators and the last keepLast
+// others with the mask character.
+func (o *fieldOp) mask(v string) string {
+	runes := []rune(v)
+	kept := 0
+	for i := len(runes) - 1; i >= 0; i-- {
+		if o.seps.has(runes[i]) {
+			continue
+		}
+		if kept < o.keepLast {
+			kept++
+			continue
+		}
+		runes[i] = o.maskChar
+	}
+	return string(runes)
+}
+
+// shiftDays returns the entity's offset in days: in [-window, -1] or
+// [1, window], from HMAC-SHA256(entity) under the field's derived key.
+func (o *fieldOp) shiftDays(entity string) int {
+	var sum [32]byte
+	o.mac(sum[:0], entity)
+	w := uint64(o.window)
+	r := binary.BigEndian.Uint64(sum[:8]) % (2 * w)
+	if r < w {
+		return int(r) - o.window
+	}
+	return int(r-w) + 1
+}
+
+func (o *fieldOp) dateShift(v, entity string) (string, error) {
+	if entity == "" {
+		return "", fmt.Errorf("%w: the entity field %q is empty or missing", ErrValue, o.f.Entity)
+	}
+	t, err := time.Parse(o.layout, v)
+	if err != nil {
+		return "", fmt.Errorf("%w: not a date in layout %q", ErrValue, o.layout)
+	}
+	return t.AddDate(0, 0, o.shiftDays(entity)).Format(o.layout), nil
+}

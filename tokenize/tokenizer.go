@@ -1,0 +1,83 @@
+package tokenize
+
+import (
+	"fmt"
+)
+
+// A Tokenizer applies a Policy with the keys of a Keyset. It is safe for
+// concurrent use; building one derives the per-domain keys once.
+type Tokenizer struct {
+	ks     *Keyset
+	policy *Policy
+	ops    []*fieldOp
+	byName map[string]*fieldOp
+}
+
+// New returns a Tokenizer for the policy and keyset. It fails if the
+// policy is invalid or pins a PRF key the keyset does not hold.
+func New(ks *Keyset, p *Policy) (*Tokenizer, error) {
+	if ks == nil || p == nil {
+		return nil, fmt.Errorf("tokenize: New needs a keyset and a policy")
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	t := &Tokenizer{ks: ks, policy: p, byName: map[string]*fieldOp{}}
+	for i := range p.Fields {
+		o, err := compileField(ks, p, &p.Fields[i])
+		if err != nil {
+			return nil, err
+		}
+		t.ops = append(t.ops, o)
+		t.byName[o.f.Name] = o
+	}
+	return t, nil
+}
+
+// Policy returns the tokenizer's policy. It must not be changed.
+func (t *Tokenizer) Policy() *Policy { return t.policy }
+
+func (t *Tokenizer) op(field string) (*fieldOp, error) {
+	o := t.byName[field]
+	if o == nil {
+		return nil, fmt.Errorf("tokenize: the policy has no field %q", field)
+	}
+	return o, nil
+}
+
+// TokenizeValue transforms one value of the named field. entity is the
+// value of the field's date-shift entity (a customer id, say) and is
+// ignored by the other operations. An empty value stays empty. A redact
+// field with drop set gives "".
+func (t *Tokenizer) TokenizeValue(field, value, entity string) (string, error) {
+	o, err := t.op(field)
+	if err != nil {
+		return "", err
+	}
+	if value == "" {
+		return "", nil
+	}
+	out, err := o.tokenize(value, entity)
+	if err != nil {
+		return "", fmt.Errorf("field %q: %w", field, err)
+	}
+	return out, nil
+}
+
+// DetokenizeValue reverses TokenizeValue for deterministic, fpe and scan
+// (deterministic spans) fields. Values of one-way fields (hash, mask,
+// redact, date-shift) are returned unchanged: they cannot be reversed.
+func (t *Tokenizer) DetokenizeValue(field, token string) (string, error) {
+	o, err := t.op(field)
+	if err != nil {
+		return "", err
+	}
+	if token == "" {
+		return "", nil
+	}
+	out, err := o.detokenize(token)
+	if err != nil {
+		return "", fmt.Errorf("field %q: %w", field, err)
+	}
+	return out, nil
+}
