@@ -1,0 +1,412 @@
+package tokenize
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// jsonlFormat transforms JSON Lines records by path.
+type jsonlFormat struct {
+	paths    map[string]*fieldOp // policy paths
+	prefixes map[string]bool     // proper prefixes of policy paths
+	entities []string            // date-shift entity paths
+}
+
+func (t *Tokenizer) newJSONL() *jsonlFormat {
+	f := &jsonlFormat{paths: map[string]*fieldOp{}, prefixes: map[string]bool{}}
+	for _, o := range t.ops {
+		f.paths[o.f.Name] = o
+		parts := strings.Split(o.f.Name, ".")
+		for i := 1; i < len(parts); i++ {
+			f.prefixes[strings.Join(parts[:i], ".")] = true
+		}
+		if o.f.Op == OpDateShift && !contains(f.entities, o.f.Entity) {
+			f.entities = append(f.entities, o.f.Entity)
+		}
+	}
+	return f
+}
+
+func (f *jsonlFormat) split(data []byte, atEOF bool) int {
+	if atEOF {
+		return len(data)
+	}
+	return bytes.LastIndexByte(data, '\n') + 1
+}
+
+func (f *jsonlFormat) process(b *batch, detok, reject bool) {
+	w := &jsonWalker{f: f, detok: detok}
+	data := b.data
+	line := b.line
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		var raw []byte
+		if i < 0 {
+			raw, data = data, nil
+		} else {
+			raw, data = data[:i+1], data[i+1:]
+		}
+		thisLine := line
+		line++
+		rec := bytes.TrimSpace(raw)
+		if len(rec) == 0 {
+			continue // blank lines are not records
+		}
+		b.records++
+		out, err := w.record(b.out.AvailableBuffer(), rec)
+		if err != nil {
+			e := &RecordError{Record: b.records, Line: thisLine, Err: err}
+			var fe *fieldError
+			if errors.As(err, &fe) {
+				e.Field, e.Err = fe.field, fe.err
+			}
+			if !b.fail(reject, raw, e) {
+				return
+			}
+			continue
+		}
+		out = append(out, '\n')
+		b.out.Write(out)
+	}
+}
+
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return fmt.Sprintf("field %q: %v", e.field, e.err) }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// jsonWalker rewrites one JSON object at a time. Subtrees that hold no
+// policy path are copied byte for byte; objects on a policy path are written
+// again compactly, members in their order.
+type jsonWalker struct {
+	f        *jsonlFormat
+	detok    bool
+	data     []byte
+	path     []byte
+	entities map[string]string
+}
+
+func (w *jsonWalker) record(out, rec []byte) ([]byte, error) {
+	if rec[0] != '{' {
+		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	}
+	if !json.Valid(rec) {
+		var v any
+		err := json.Unmarshal(rec, &v)
+		return nil, fmt.Errorf("%w: invalid JSON: %v", ErrMalformed, err)
+	}
+	w.data = rec
+	w.path = w.path[:0]
+	if len(w.f.entities) > 0 && !w.detok {
+		if w.entities == nil {
+			w.entities = map[string]string{}
+		}
+		clear(w.entities)
+		for _, p := range w.f.entities {
+			if v, ok := lookupJSON(rec, p); ok {
+				w.entities[p] = v
+			}
+		}
+	}
+	out, _, err := w.value(out, 0)
+	return out, err
+}
+
+func skipWS(d []byte, i int) int {
+	for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the (valid) JSON value at i.
+func skipValue(d []byte, i int) int {
+	switch d[i] {
+	case '"':
+		return skipString(d, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(d); i++ {
+			switch d[i] {
+			case '"':
+				i = skipString(d, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	default:
+		for i < len(d) && !strings.ContainsRune(",}] \t\r\n", rune(d[i])) {
+			i++
+		}
+		return i
+	}
+}
+
+// skipString returns the end of the string whose opening quote is at i.
+func skipString(d []byte, i int) int {
+	for i++; i < len(d); i++ {
+		switch d[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// decodeString returns the value of the JSON string d (quotes included).
+func decodeString(d []byte) (string, error) {
+	if bytes.IndexByte(d, '\\') < 0 && utf8.Valid(d) {
+		return string(d[1 : len(d)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(d, &s)
+	return s, err
+}
+
+// appendString appends s as a JSON string.
+func appendString(out []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	out = append(out, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			out = append(out, c)
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				out = append(out, '\\', c)
+			case '\n':
+				out = append(out, '\\', 'n')
+			case '\r':
+				out = append(out, '\\', 'r')
+			case '\t':
+				out = append(out, '\\', 't')
+			default:
+				out = append(out, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			out = append(out, `\ufffd`...)
+		} else {
+			out = append(out, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(out, '"')
+}
+
+// value rewrites the value at i, at the walker's current path.
+func (w *jsonWalker) value(out []byte, i int) ([]byte, int, error) {
+	d := w.data
+	i = skipWS(d, i)
+	if len(w.path) > 0 {
+		if o := w.f.paths[string(w.path)]; o != nil {
+			return w.leaf(out, i, o)
+		}
+	}
+	onPath := len(w.path) == 0 || w.f.prefixes[string(w.path)]
+	switch {
+	case d[i] == '{' && onPath:
+		return w.object(out, i)
+	case d[i] == '[' && onPath:
+		return w.array(out, i, nil)
+	}
+	end := skipValue(d, i)
+	return append(out, d[i:end]...), end, nil
+}
+
+func (w *jsonWalker) object(out []byte, i int) ([]byte, int, error) {
+	d := w.data
+	out = append(out, '{')
+	i++
+	first := true
+	base := len(w.path)
+	for {
+		i = skipWS(d, i)
+		if d[i] == '}' {
+			return append(out, '}'), i + 1, nil
+		}
+		if d[i] == ',' {
+			i = skipWS(d, i+1)
+		}
+		kend := skipString(d, i)
+		rawKey := d[i:kend]
+		key, err := decodeString(rawKey)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		i = skipWS(d, kend)
+		i++ // ':'
+		if base > 0 {
+			w.path = append(w.path, '.')
+		}
+		w.path = append(w.path, key...)
+		o := w.f.paths[string(w.path)]
+		if o != nil && o.f.Op == OpRedact && o.f.Drop && !w.detok {
+			i = skipValue(d, skipWS(d, i))
+		} else {
+			if !first {
+				out = append(out, ',')
+			}
+			first = false
+			out = append(out, rawKey...)
+			out = append(out, ':')
+			out, i, err = w.value(out, i)
+			if err != nil {
+				return nil, 0, err
+			}
+		}
+		w.path = w.path[:base]
+	}
+}
+
+// array rewrites an array: by leaf when o is set, else by value.
+func (w *jsonWalker) array(out []byte, i int, o *fieldOp) ([]byte, int, error) {
+	d := w.data
+	out = append(out, '[')
+	i++
+	first := true
+	var err error
+	for {
+		i = skipWS(d, i)
+		if d[i] == ']' {
+			return append(out, ']'), i + 1, nil
+		}
+		if d[i] == ',' {
+			i = skipWS(d, i+1)
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		if o != nil {
+			out, i, err = w.leaf(out, i, o)
+		} else {
+			out, i, err = w.value(out, i)
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
+// leaf transforms the value at i with o: a string, or a number or boolean
+// (taken as its text, written back as a string), or each element of an
+// array. null stays null; an object is an error.
+func (w *jsonWalker) leaf(out []byte, i int, o *fieldOp) ([]byte, int, error) {
+	d := w.data
+	var v string
+	var end int
+	switch d[i] {
+	case '[':
+		return w.array(out, i, o)
+	case '{':
+		return nil, 0, &fieldError{o.f.Name, fmt.Errorf("%w: an object, not a value", ErrValue)}
+	case 'n':
+		end = skipValue(d, i)
+		return append(out, d[i:end]...), end, nil
+	case '"':
+		end = skipString(d, i)
+		s, err := decodeString(d[i:end])
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		v = s
+	default:
+		end = skipValue(d, i)
+		v = string(d[i:end])
+	}
+	if v == "" {
+		return append(out, d[i:end]...), end, nil
+	}
+	var err error
+	if w.detok {
+		v, err = o.detokenize(v)
+	} else {
+		v, err = o.tokenize(v, w.entities[o.f.Entity])
+	}
+	if err != nil {
+		return nil, 0, &fieldError{o.f.Name, err}
+	}
+	return appendString(out, v), end, nil
+}
+
+// lookupJSON returns the first scalar value at path in the (valid) JSON
+// object rec, as text, looking through arrays.
+func lookupJSON(rec []byte, path string) (string, bool) {
+	return lookupAt(rec, skipWS(rec, 0), strings.Split(path, "."))
+}
+
+func lookupAt(d []byte, i int, parts []string) (string, bool) {
+	i = skipWS(d, i)
+	if len(parts) == 0 && d[i] != '[' {
+		switch d[i] {
+		case '"':
+			s, err := decodeString(d[i:skipString(d, i)])
+			return s, err == nil
+		case '{', 'n':
+			return "", false
+		default:
+			return string(d[i:skipValue(d, i)]), true
+		}
+	}
+	switch {
+	case d[i] == '{' && len(parts) > 0:
+		i++
+		for {
+			i = skipWS(d, i)
+			if d[i] == '}' {
+				return "", false
+			}
+			if d[i] == ',' {
+				i = skipWS(d, i+1)
+			}
+			kend := skipString(d, i)
+			key, _ := decodeString(d[i:kend])
+			i = skipWS(d, kend) + 1
+			if key == parts[0] {
+				if v, ok := lookupAt(d, i, parts[1:]); ok {
+					return v, true
+				}
+			}
+			i = skipValue(d, skipWS(d, i))
+		}
+	case d[i] == '[':
+		i++
+		for {
+			i = skipWS(d, i)
+			if d[i] == ']' {
+				return "", false
+			}
+			if d[i] == ',' {
+				i = skipWS(d, i+1)
+			}
+			if v, ok := lookupAt(d, i, parts); ok {
+				return v, true
+			}
+			i = skipValue(d, skipWS(d, i))
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,348 @@
+package tokenize
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+)
+
+// Format names a record format.
+type Format string
+
+// Record formats.
+const (
+	FormatCSV     Format = "csv"     // RFC 4180 with a header row
+	FormatJSONL   Format = "jsonl"   // JSON Lines: one JSON object per line
+	FormatParquet Format = "parquet" // Apache Parquet (TokenizeParquet)
+)
+
+// Defaults used when the corresponding Options field is zero.
+const (
+	// DefaultBatchSize is the input bytes handed to a worker at a time.
+	DefaultBatchSize = 1 << 20
+	// DefaultMaxRecordSize bounds one record (a CSV record or a JSON line).
+	DefaultMaxRecordSize = 64 << 20
+)
+
+// Options configure Tokenize and Detokenize. The zero value of each field
+// selects its default; Format is required.
+type Options struct {
+	// Format is FormatCSV or FormatJSONL.
+	Format Format
+	// Workers is the number of goroutines transforming batches of records,
+	// GOMAXPROCS when zero. Output order is input order whatever it is.
+	Workers int
+	// BatchSize is the input bytes per batch, DefaultBatchSize when zero.
+	// Memory stays below about 3 x BatchSize x (2 x Workers + 2), plus the
+	// largest record.
+	BatchSize int
+	// MaxRecordSize bounds one record, DefaultMaxRecordSize when zero.
+	MaxRecordSize int
+	// Rejects, when set, receives each record that cannot be parsed or
+	// transformed, as it was read (for CSV, after a copy of the header),
+	// and the run goes on without it. When nil, the first bad record stops
+	// the run with a *RecordError.
+	Rejects io.Writer
+	// OnReject, when set, is called with the error of each rejected record,
+	// in input order, from the goroutine that called Tokenize.
+	OnReject func(*RecordError)
+	// Progress, when set, is called after each batch is written, from the
+	// goroutine that called Tokenize. The library never prints.
+	Progress func(Progress)
+}
+
+// Progress reports how far a run has got.
+type Progress struct {
+	BytesRead int64 // input bytes consumed
+	Records   int64 // records read, rejected ones included
+}
+
+// Stats sum up a run.
+type Stats struct {
+	Records  int64 // records read, header excluded, rejected ones included
+	Rejected int64 // records sent to Options.Rejects
+}
+
+// ErrMalformed means a record cannot be parsed: bad CSV quoting, a wrong
+// number of fields, a line that is not a JSON object.
+var ErrMalformed = errors.New("malformed record")
+
+// A RecordError reports a record that could not be parsed or transformed.
+type RecordError struct {
+	Record int64  // 1-based index of the record, the CSV header excluded
+	Line   int64  // 1-based line of the input where the record starts
+	Field  string // the field, when the error is about one
+	Err    error  // wraps ErrMalformed, ErrValue, ErrToken, ...
+}
+
+func (e *RecordError) Error() string {
+	s := fmt.Sprintf("record %d (line %d)", e.Record, e.Line)
+	if e.Field != "" {
+		s += fmt.Sprintf(", field %q", e.Field)
+	}
+	return s + ": " + e.Err.Error()
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// Tokenize reads records in opts.Format from src and writes them to dst
+// with the policy's fields transformed. Fields the policy does not name are
+// copied. It returns when src is exhausted or at the first error; dst may
+// then hold a partial output, which the caller should discard (the CLI
+// writes through a temporary file for that reason). It does not close dst.
+func (t *Tokenizer) Tokenize(dst io.Writer, src io.Reader, opts Options) (Stats, error) {
+	return t.run(dst, src, opts, false)
+}
+
+// Detokenize reverses Tokenize for the reversible fields (deterministic,
+// fpe, and the deterministic spans of scan fields); the others are copied
+// as they are, since they cannot be reversed. Dropped fields stay dropped.
+func (t *Tokenizer) Detokenize(dst io.Writer, src io.Reader, opts Options) (Stats, error) {
+	return t.run(dst, src, opts, true)
+}
+
+// A recordFormat splits input into whole records and transforms batches.
+type recordFormat interface {
+	// split returns the length of the longest prefix of data made of whole
+	// records; at EOF that is all of data.
+	split(data []byte, atEOF bool) int
+	// process transforms the records of b.data into b.out.
+	process(b *batch, detok bool, reject bool)
+}
+
+// batch is a run of whole records and what became of them.
+type batch struct {
+	data    []byte
+	line    int64 // line of data[0]
+	out     bytes.Buffer
+	rej     bytes.Buffer
+	errs    []*RecordError // rejected records (Record relative to the batch)
+	records int64
+	err     *RecordError // the fatal error (Record relative to the batch)
+	other   error
+	done    chan struct{}
+}
+
+// fail records a bad record: rejected when rejecting, else fatal. It
+// reports whether processing may go on.
+func (b *batch) fail(reject bool, raw []byte, e *RecordError) bool {
+	if !reject {
+		b.err = e
+		return false
+	}
+	b.rej.Write(raw)
+	if len(raw) > 0 && raw[len(raw)-1] != '\n' {
+		b.rej.WriteByte('\n')
+	}
+	b.errs = append(b.errs, e)
+	return true
+}
+
+func (t *Tokenizer) run(dst io.Writer, src io.Reader, opts Options, detok bool) (Stats, error) {
+	var st Stats
+	batchSize := positive(opts.BatchSize, DefaultBatchSize)
+	maxRecord := positive(opts.MaxRecordSize, DefaultMaxRecordSize)
+	workers := positive(opts.Workers, runtime.GOMAXPROCS(0))
+	rd := &recordReader{src: src, maxRecord: maxRecord, line: 1}
+
+	var f recordFormat
+	switch opts.Format {
+	case FormatCSV:
+		cf, header, err := t.newCSV(rd, detok)
+		if err != nil {
+			return st, err
+		}
+		if _, err := dst.Write(header); err != nil {
+			return st, err
+		}
+		if opts.Rejects != nil {
+			if _, err := opts.Rejects.Write(cf.rawHeader); err != nil {
+				return st, err
+			}
+		}
+		f = cf
+	case FormatJSONL:
+		f = t.newJSONL()
+	case FormatParquet:
+		return st, errors.New("tokenize: Parquet needs an io.ReaderAt: use TokenizeParquet")
+	case "":
+		return st, errors.New("tokenize: Options.Format is not set")
+	default:
+		return st, fmt.Errorf("tokenize: unknown format %q", opts.Format)
+	}
+	reject := opts.Rejects != nil
+
+	work := make(chan *batch, workers)
+	ordered := make(chan *batch, 2*workers)
+	quit := make(chan struct{})
+	var readErr error
+	go func() {
+		defer close(work)
+		defer close(ordered)
+		for {
+			data, line, err := rd.next(f, batchSize)
+			if len(data) > 0 {
+				b := &batch{data: data, line: line, done: make(chan struct{})}
+				select {
+				case ordered <- b:
+				case <-quit:
+					return
+				}
+				select {
+				case work <- b:
+				case <-quit:
+					return
+				}
+			}
+			if err != nil {
+				if err != io.EOF {
+					readErr = err
+				}
+				return
+			}
+		}
+	}()
+	for range workers {
+		go func() {
+			for b := range work {
+				select {
+				case <-quit:
+				default:
+					f.process(b, detok, reject)
+				}
+				close(b.done)
+			}
+		}()
+	}
+
+	var firstErr error
+	stop := func(err error) {
+		if firstErr == nil {
+			firstErr = err
+			close(quit)
+		}
+	}
+	for b := range ordered {
+		if firstErr != nil {
+			continue // draining: b may never reach a worker
+		}
+		<-b.done
+		base := st.Records
+		if b.err != nil {
+			b.err.Record += base
+			stop(b.err)
+			continue
+		}
+		if b.other != nil {
+			stop(b.other)
+			continue
+		}
+		if _, err := dst.Write(b.out.Bytes()); err != nil {
+			stop(err)
+			continue
+		}
+		if len(b.errs) > 0 {
+			if _, err := opts.Rejects.Write(b.rej.Bytes()); err != nil {
+				stop(err)
+				continue
+			}
+			for _, e := range b.errs {
+				e.Record += base
+				if opts.OnReject != nil {
+					opts.OnReject(e)
+				}
+			}
+			st.Rejected += int64(len(b.errs))
+		}
+		st.Records += b.records
+		if opts.Progress != nil {
+			opts.Progress(Progress{BytesRead: rd.consumed(), Records: st.Records})
+		}
+	}
+	if firstErr != nil {
+		return st, firstErr
+	}
+	if readErr != nil {
+		return st, readErr
+	}
+	return st, nil
+}
+
+func positive(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// recordReader cuts the input into batches of whole records.
+type recordReader struct {
+	src       io.Reader
+	buf       []byte // unconsumed input: buf[start:]
+	start     int
+	eof       bool
+	err       error
+	maxRecord int
+	line      int64 // line of buf[start]
+	read      int64 // bytes read from src
+	done      int64 // bytes handed out
+}
+
+func (r *recordReader) consumed() int64 { return r.done }
+
+// fill reads until at least n bytes are buffered or the input ends.
+func (r *recordReader) fill(n int) {
+	if r.start > 0 {
+		r.buf = append(r.buf[:0], r.buf[r.start:]...)
+		r.start = 0
+	}
+	for len(r.buf) < n && !r.eof {
+		if cap(r.buf) < n {
+			nb := make([]byte, len(r.buf), n)
+			copy(nb, r.buf)
+			r.buf = nb
+		}
+		k, err := r.src.Read(r.buf[len(r.buf):cap(r.buf)])
+		r.buf = r.buf[:len(r.buf)+k]
+		r.read += int64(k)
+		if err == io.EOF {
+			r.eof = true
+		} else if err != nil {
+			r.eof, r.err = true, err
+		}
+	}
+}
+
+// next returns the next batch of whole records, of about size bytes, as a
+// new slice, and the line it starts at. The error is io.EOF after the last
+// batch.
+func (r *recordReader) next(f recordFormat, size int) ([]byte, int64, error) {
+	want := size
+	for {
+		r.fill(want)
+		if r.err != nil {
+			return nil, r.line, r.err
+		}
+		data := r.buf[r.start:]
+		n := f.split(data, r.eof)
+		if n == 0 && len(data) > 0 && !r.eof {
+			// No whole record yet: read more, up to the record limit.
+			if len(data) >= r.maxRecord {
+				return nil, r.line, &RecordError{Line: r.line, Err: fmt.Errorf("%w: a record longer than %d bytes (or an unterminated quoted field)", ErrMalformed, r.maxRecord)}
+			}
+			want = min(2*len(data), r.maxRecord+1)
+			continue
+		}
+		out := bytes.Clone(data[:n])
+		r.start += n
+		r.done += int64(n)
+		line := r.line
+		r.line += int64(bytes.Count(out, []byte{'\n'}))
+		if r.eof && r.start == len(r.buf) {
+			return out, line, io.EOF
+		}
+		return out, line, nil
+	}
+}
