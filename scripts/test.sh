@@ -9,6 +9,7 @@ fuzztime=${FUZZTIME:-10s}
 
 echo "== installing test peers"
 bash bench/interop/setup.sh
+eval "$(bash scripts/minio.sh --export)" # MinIO for the s3io suite, built once into a cache outside the clone
 
 echo "== unit and CLI tests"
 go test -count=1 ./...
