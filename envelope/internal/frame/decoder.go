@@ -110,9 +110,10 @@ func (d *Decoder) advance() bool {
 		}
 	}
 	for !d.readDone && d.inflight.len() < d.maxJobs {
-		if d.inflight.len() > 0 && len(d.inflight.jobs[0].done) > 0 {
-			// The oldest frame is ready: release it before reading ahead,
-			// so that a slow source does not hold back what has arrived.
+		if d.inflight.len() >= d.pool.workers && len(d.inflight.jobs[0].done) > 0 {
+			// Every worker has a frame and the oldest is ready: release
+			// it before reading further ahead, so that a slow source
+			// holds back no more than a frame per worker.
 			break
 		}
 		j, err := d.readFrame()
