@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
@@ -54,6 +55,17 @@ type Options struct {
 	Clients ClientProvider
 	// GrantTokens are passed with every call.
 	GrantTokens []string
+	// Timeout bounds each KMS operation, its retries included, on top of
+	// the caller's context; zero leaves only the caller's deadline.
+	Timeout time.Duration
+}
+
+// withTimeout applies a keyring's Timeout to ctx.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 func (o Options) clients() ClientProvider {
@@ -71,6 +83,7 @@ type Keyring struct {
 	mrk     bool // multi-Region aware on decrypt
 	clients ClientProvider
 	grants  []string
+	timeout time.Duration
 }
 
 // New returns a strict keyring for the KMS key named by keyID: a key ARN, a
@@ -93,7 +106,7 @@ func newKeyring(keyID string, mrk bool, opts Options) (*Keyring, error) {
 	if err := validIdentifier(keyID); err != nil {
 		return nil, fmt.Errorf("awskms: %w", err)
 	}
-	k := &Keyring{id: keyID, mrk: mrk, clients: opts.clients(), grants: slices.Clone(opts.GrantTokens)}
+	k := &Keyring{id: keyID, mrk: mrk, clients: opts.clients(), grants: slices.Clone(opts.GrantTokens), timeout: opts.Timeout}
 	if strings.HasPrefix(keyID, "arn:") {
 		a, _ := ParseARN(keyID)
 		k.arn = &a
@@ -117,6 +130,8 @@ func (k *Keyring) region() string {
 // OnEncrypt generates the data key with GenerateDataKey when m has none,
 // or else wraps m's data key with Encrypt, and appends the wrapped key.
 func (k *Keyring) OnEncrypt(ctx context.Context, m *envelope.EncryptionMaterials) error {
+	ctx, cancel := withTimeout(ctx, k.timeout)
+	defer cancel()
 	c, err := k.clients.Client(ctx, k.region())
 	if err != nil {
 		return fmt.Errorf("awskms: key %s: %w", k.id, err)
@@ -210,6 +225,8 @@ func (k *Keyring) OnDecrypt(ctx context.Context, m *envelope.DecryptionMaterials
 	if len(cands) == 0 {
 		return fmt.Errorf("awskms: %w: the message has no data key wrapped by %s", envelope.ErrNoDataKey, k.id)
 	}
+	ctx, cancel := withTimeout(ctx, k.timeout)
+	defer cancel()
 	c, err := k.clients.Client(ctx, k.arn.Region)
 	if err != nil {
 		return fmt.Errorf("awskms: key %s: %w", k.id, err)
@@ -308,6 +325,7 @@ type Discovery struct {
 	region  string // "" for the discovery keyring; the region of the MRK one
 	clients ClientProvider
 	grants  []string
+	timeout time.Duration
 }
 
 // NewDiscovery returns a discovery keyring: it tries every "aws-kms"
@@ -318,7 +336,7 @@ func NewDiscovery(filter *DiscoveryFilter, opts Options) (*Discovery, error) {
 	if err := filter.check(); err != nil {
 		return nil, err
 	}
-	return &Discovery{filter: cloneFilter(filter), clients: opts.clients(), grants: slices.Clone(opts.GrantTokens)}, nil
+	return &Discovery{filter: cloneFilter(filter), clients: opts.clients(), grants: slices.Clone(opts.GrantTokens), timeout: opts.Timeout}, nil
 }
 
 // NewMRKDiscovery returns a discovery keyring for one region
@@ -332,7 +350,7 @@ func NewMRKDiscovery(region string, filter *DiscoveryFilter, opts Options) (*Dis
 	if err := filter.check(); err != nil {
 		return nil, err
 	}
-	return &Discovery{filter: cloneFilter(filter), region: region, clients: opts.clients(), grants: slices.Clone(opts.GrantTokens)}, nil
+	return &Discovery{filter: cloneFilter(filter), region: region, clients: opts.clients(), grants: slices.Clone(opts.GrantTokens), timeout: opts.Timeout}, nil
 }
 
 func cloneFilter(f *DiscoveryFilter) *DiscoveryFilter {
@@ -391,6 +409,8 @@ func (d *Discovery) OnDecrypt(ctx context.Context, m *envelope.DecryptionMateria
 	if len(cands) == 0 {
 		return fmt.Errorf("awskms: %w: the message has no data key wrapped by AWS KMS that %s may try", envelope.ErrNoDataKey, d)
 	}
+	ctx, cancel := withTimeout(ctx, d.timeout)
+	defer cancel()
 	return decryptFirst(ctx, m, len(cands), func(i int) (string, Client, envelope.EncryptedDataKey, error) {
 		a, _ := ParseARN(cands[i].keyID)
 		c, err := d.clients.Client(ctx, a.Region)

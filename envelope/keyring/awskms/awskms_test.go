@@ -514,3 +514,23 @@ func TestARN(t *testing.T) {
 		t.Error("single-Region keys of two regions matched")
 	}
 }
+
+func TestTimeoutOption(t *testing.T) {
+	srv, opts := setup(t)
+	arn := srv.CreateKey("us-east-1")
+	kr, _ := New(arn, opts)
+	ct := seal(t, kr, nil)
+	opts.Timeout = 150 * time.Millisecond
+	bounded, _ := New(arn, opts)
+	d, _ := NewDiscovery(nil, opts)
+	srv.SetHang(true)
+	for _, k := range []envelope.Keyring{bounded, d} {
+		err := open(k, ct, nil)
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, envelope.ErrNoDataKey) {
+			t.Fatalf("%v: %v", k, err)
+		}
+	}
+	if _, err := envelope.EncryptBytes(context.Background(), plaintext, envelope.EncryptOptions{Keyring: bounded}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("encrypt: %v", err)
+	}
+}
