@@ -17,6 +17,7 @@ import (
 // decryptFlags are the flags of decrypt, most of which verify shares.
 type decryptFlags struct {
 	keys         []string
+	kms          kmsFlags // kms: keys and --discovery: kms.go
 	context      []string
 	allowLegacy  bool
 	unsignedOnly bool
@@ -29,12 +30,13 @@ type decryptFlags struct {
 
 // addOpenFlags adds the flags that say how to open a message.
 func (f *decryptFlags) addOpenFlags(fl *pflag.FlagSet) {
-	fl.StringArrayVarP(&f.keys, "key", "k", nil, "key `FILE` that may decrypt (repeatable; default: the default key)")
+	fl.StringArrayVarP(&f.keys, "key", "k", nil, "key `FILE`, or kms:KEY-ARN for an AWS KMS key, that may decrypt (repeatable; default: the default key)")
 	fl.StringArrayVarP(&f.context, "context", "c", nil, "expected encryption context pair `KEY=VALUE` (repeatable)")
 	fl.BoolVar(&f.allowLegacy, "allow-legacy", false, "also read messages of legacy suites without key commitment")
 	fl.BoolVar(&f.allowNetV400, "allow-net-v4.0.0", false, "also read messages written by the AWS Encryption SDK for .NET 4.0.0")
 	fl.IntVar(&f.maxEDKs, "max-encrypted-data-keys", 0, fmt.Sprintf("most wrapped data keys a message may carry (default %d)", envelope.DefaultMaxEncryptedDataKeys))
 	fl.IntVar(&f.workers, "workers", 0, "goroutines opening frames (default GOMAXPROCS)")
+	f.kms.addFlags(fl, true)
 }
 
 func (a *app) decryptCmd() *cobra.Command {
@@ -101,8 +103,13 @@ func (a *app) openOptions(f *decryptFlags) (envelope.DecryptOptions, []loadedKey
 	if opts.Context, err = parseContext(f.context); err != nil {
 		return opts, nil, err
 	}
-	keys, err := a.decryptKeys(f.keys)
-	if err != nil {
+	var keys []loadedKey
+	if len(f.keys) > 0 || !f.kms.discoveryAsked() {
+		if keys, err = a.decryptKeys(f.keys); err != nil {
+			return opts, nil, err
+		}
+	}
+	if keys, err = f.kms.resolve(keys, true); err != nil {
 		return opts, nil, err
 	}
 	if opts.Keyring, err = keyring(keys); err != nil {
@@ -123,6 +130,9 @@ func (a *app) decrypt(ctx context.Context, f *decryptFlags, args []string) error
 	}
 	opts, keys, err := a.openOptions(f)
 	if err != nil {
+		return err
+	}
+	if err := batchDecryptMaterials(&opts, keys, len(jobs)); err != nil {
 		return err
 	}
 	return a.runJobs(ctx, jobs, dirMode, f.force, 0o600, "decrypted",

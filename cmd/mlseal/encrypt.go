@@ -16,6 +16,7 @@ const encryptedExt = ".mlseal"
 
 type encryptFlags struct {
 	keys        []string
+	kms         kmsFlags // kms: keys: kms.go
 	context     []string
 	required    []string
 	suite       string
@@ -48,7 +49,7 @@ not stored, so whoever decrypts must pass them with --context.
 		}),
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&f.keys, "key", "k", nil, "key `FILE` to encrypt to (repeatable; default: the default key)")
+	fl.StringArrayVarP(&f.keys, "key", "k", nil, "key `FILE`, or kms:KEY for an AWS KMS key, to encrypt to (repeatable; default: the default key)")
 	fl.StringArrayVarP(&f.context, "context", "c", nil, "encryption context pair `KEY=VALUE` (repeatable)")
 	fl.StringArrayVar(&f.required, "require-context-key", nil, "context `KEY` to authenticate but not store (repeatable)")
 	fl.StringVar(&f.suite, "suite", "", "algorithm suite `NAME` or hex id (default "+envelope.DefaultSuite.String()+")")
@@ -56,6 +57,7 @@ not stored, so whoever decrypts must pass them with --context.
 	fl.IntVar(&f.workers, "workers", 0, "goroutines sealing frames (default GOMAXPROCS)")
 	fl.StringVarP(&f.out, "output", "o", "", "output `OUT` file or existing directory (default stdout)")
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite existing output files")
+	f.kms.addFlags(fl, false)
 	return cmd
 }
 
@@ -119,14 +121,22 @@ func (a *app) encrypt(ctx context.Context, f *encryptFlags, args []string) error
 	if err != nil {
 		return err
 	}
+	if keys, err = f.kms.resolve(keys, false); err != nil {
+		return err
+	}
 	if opts.Keyring, err = keyring(keys); err != nil {
+		return err
+	}
+	if err := batchEncryptMaterials(&opts, keys, len(jobs)); err != nil {
 		return err
 	}
 	return a.runJobs(ctx, jobs, dirMode, f.force, 0o666, "encrypted",
 		func(ctx context.Context, _ job, r io.Reader, w io.Writer) error {
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			ew, err := envelope.Encrypt(ctx, w, opts)
+			o := opts
+			o.SizeHint = sizeHint(r)
+			ew, err := envelope.Encrypt(ctx, w, o)
 			if err != nil {
 				return err
 			}

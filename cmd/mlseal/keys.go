@@ -17,9 +17,14 @@ import (
 type loadedKey struct {
 	path string
 	file *keyfile.File
+	kms  string           // the key identifier of a kms: reference (kms.go)
+	ring envelope.Keyring // set for kms: keys and --discovery
 }
 
 func (k loadedKey) String() string {
+	if k.file == nil {
+		return k.path
+	}
 	return fmt.Sprintf("%s (%s)", k.path, k.file)
 }
 
@@ -48,7 +53,7 @@ func keyPath(ref string) (string, error) {
 		return "", &cliError{
 			err:  fmt.Errorf("--key %q: unsupported key scheme %q", ref, scheme),
 			code: exitUsage,
-			hint: "--key takes a key file path; to use a file whose name contains a colon, write ./" + ref,
+			hint: "--key takes a key file path or kms:KEY; to use a file whose name contains a colon, write ./" + ref,
 		}
 	}
 }
@@ -74,6 +79,14 @@ func loadKeyFile(path string) (loadedKey, error) {
 func loadKeys(refs []string) ([]loadedKey, error) {
 	var keys []loadedKey
 	for _, ref := range refs {
+		if id, ok := kmsRef(ref); ok {
+			k, err := loadKMSKey(ref, id)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, k)
+			continue
+		}
 		p, err := keyPath(ref)
 		if err != nil {
 			return nil, err
@@ -131,6 +144,16 @@ func (a *app) decryptKeys(refs []string) ([]loadedKey, error) {
 func keyring(keys []loadedKey) (envelope.Keyring, error) {
 	var rings []envelope.Keyring
 	for _, k := range keys {
+		if k.ring == nil && k.kms != "" {
+			var err error
+			if k.ring, err = kmsKeyring(k.kms); err != nil {
+				return nil, err
+			}
+		}
+		if k.ring != nil {
+			rings = append(rings, k.ring)
+			continue
+		}
 		kr, err := k.file.Keyring()
 		if err != nil {
 			return nil, fmt.Errorf("key %s: %w", k.path, err)
