@@ -41,14 +41,13 @@ type fixture struct {
 	clk *clock
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	srv := kmstest.New()
 	t.Cleanup(srv.Close)
-	clients := awskms.ClientProviderFunc(func(_ context.Context, region string) (awskms.Client, error) {
-		return kms.New(kms.Options{Region: region, BaseEndpoint: aws.String(srv.URL),
-			Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""), Retryer: aws.NopRetryer{}}), nil
-	})
+	client := kms.New(kms.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""), Retryer: aws.NopRetryer{}})
+	clients := awskms.ClientProviderFunc(func(context.Context, string) (awskms.Client, error) { return client, nil })
 	kr, err := awskms.New(srv.CreateKey("us-east-1"), awskms.Options{Clients: clients})
 	if err != nil {
 		t.Fatal(err)

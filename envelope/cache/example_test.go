@@ -21,10 +21,9 @@ import (
 func Example() {
 	srv := kmstest.New() // a local KMS test server
 	defer srv.Close()
-	clients := awskms.ClientProviderFunc(func(_ context.Context, region string) (awskms.Client, error) {
-		return kms.New(kms.Options{Region: region, BaseEndpoint: aws.String(srv.URL),
-			Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "example", "")}), nil
-	})
+	client := kms.New(kms.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "example", "")})
+	clients := awskms.ClientProviderFunc(func(context.Context, string) (awskms.Client, error) { return client, nil })
 	// Real programs leave Options.Clients nil to use the AWS configuration.
 	kr, err := awskms.New(srv.CreateKey("eu-west-1"), awskms.Options{Clients: clients})
 	if err != nil {

@@ -18,12 +18,16 @@ import (
 // testClients reaches a local KMS test server. Real programs leave
 // Options.Clients nil: the standard AWS configuration chain is used.
 func testClients(srv *kmstest.Server) awskms.ClientProvider {
+	clients := map[string]awskms.Client{}
 	return awskms.ClientProviderFunc(func(_ context.Context, region string) (awskms.Client, error) {
-		return kms.New(kms.Options{
-			Region:       region,
-			BaseEndpoint: aws.String(srv.URL),
-			Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "example", ""),
-		}), nil
+		if clients[region] == nil {
+			clients[region] = kms.New(kms.Options{
+				Region:       region,
+				BaseEndpoint: aws.String(srv.URL),
+				Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "example", ""),
+			})
+		}
+		return clients[region], nil
 	})
 }
 
