@@ -267,7 +267,7 @@ func wrapErr(op, bucket, key string, err error) error {
 		case "SignatureDoesNotMatch":
 			e.kind, e.msg = ErrAccess, "S3 rejected the request signature (check the AWS secret access key)"
 		case "AccessDenied", "Forbidden":
-			e.kind, e.msg = ErrAccess, "access denied (check the credentials and the bucket policy)"
+			e.kind, e.msg = ErrAccess, "access denied (check the AWS credentials and the bucket policy)"
 		case "ExpiredToken", "InvalidToken":
 			e.kind, e.msg = ErrAccess, "the session token is expired or invalid"
 		}

@@ -26,6 +26,7 @@ type decryptFlags struct {
 	workers      int
 	out          string
 	force        bool
+	dataset      datasetFlags // s3:// and directory jobs: s3cmd.go
 }
 
 // addOpenFlags adds the flags that say how to open a message.
@@ -71,6 +72,7 @@ so pass --unsigned-only to refuse signed messages when streaming.
 	fl.BoolVar(&f.unsignedOnly, "unsigned-only", false, "refuse signed messages")
 	fl.StringVarP(&f.out, "output", "o", "", "output `OUT` file or existing directory (default stdout)")
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite existing output files")
+	f.dataset.addFlags(fl, false)
 	return cmd
 }
 
@@ -119,6 +121,9 @@ func (a *app) openOptions(f *decryptFlags) (envelope.DecryptOptions, []loadedKey
 }
 
 func (a *app) decrypt(ctx context.Context, f *decryptFlags, args []string) error {
+	if f.dataset.active(args, f.out) {
+		return a.decryptDataset(ctx, f, args)
+	}
 	jobs, dirMode, err := planJobs(args, f.out, decryptedName)
 	if err != nil {
 		return err

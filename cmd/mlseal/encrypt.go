@@ -24,6 +24,7 @@ type encryptFlags struct {
 	workers     int
 	out         string
 	force       bool
+	dataset     datasetFlags // s3:// and directory jobs: s3cmd.go
 }
 
 func (a *app) encryptCmd() *cobra.Command {
@@ -58,6 +59,7 @@ not stored, so whoever decrypts must pass them with --context.
 	fl.StringVarP(&f.out, "output", "o", "", "output `OUT` file or existing directory (default stdout)")
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite existing output files")
 	f.kms.addFlags(fl, false)
+	f.dataset.addFlags(fl, true)
 	return cmd
 }
 
@@ -100,6 +102,9 @@ func (a *app) encrypt(ctx context.Context, f *encryptFlags, args []string) error
 		}
 	}
 
+	if f.dataset.active(args, f.out) {
+		return a.encryptDataset(ctx, f, args, opts)
+	}
 	jobs, dirMode, err := planJobs(args, f.out, func(base string) string { return base + encryptedExt })
 	if err != nil {
 		return err

@@ -189,7 +189,9 @@ func (s *Server) start() error {
 		resp, err := client.Get(s.Endpoint + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// Ready for health checks is not yet ready for S3 calls
+			// ("Server not initialized yet"): wait for one to work.
+			if resp.StatusCode == http.StatusOK && s.answers() {
 				return nil
 			}
 		}
@@ -200,6 +202,14 @@ func (s *Server) start() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// answers reports whether the server answers an S3 call.
+func (s *Server) answers() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.Client(func(o *s3.Options) { o.RetryMaxAttempts = 1 }).ListBuckets(ctx, &s3.ListBucketsInput{})
+	return err == nil
 }
 
 // Stop kills the server and waits for it to exit. Its data stays in Dir,
