@@ -76,7 +76,7 @@ func (t *Tokenizer) newCSV(rd *recordReader, detok bool) (*csvFormat, []byte, er
 	}
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write(out)
+	writeCSV(w, &buf, out)
 	w.Flush()
 	return f, buf.Bytes(), w.Error()
 }
@@ -217,7 +217,7 @@ func (f *csvFormat) process(b *batch, detok, reject bool) {
 			}
 			continue
 		}
-		if err := w.Write(out); err != nil {
+		if err := writeCSV(w, &b.out, out); err != nil {
 			b.other = err
 			return
 		}
@@ -226,4 +226,15 @@ func (f *csvFormat) process(b *batch, detok, reject bool) {
 	if err := w.Error(); err != nil {
 		b.other = err
 	}
+}
+
+// writeCSV writes one record. encoding/csv writes a record of one empty
+// field as an empty line, which readers skip; it is written as "" instead.
+func writeCSV(w *csv.Writer, buf *bytes.Buffer, rec []string) error {
+	if len(rec) == 1 && rec[0] == "" {
+		w.Flush()
+		buf.WriteString("\"\"\n")
+		return w.Error()
+	}
+	return w.Write(rec)
 }

@@ -251,6 +251,9 @@ func contains32(list []uint32, x uint32) bool {
 // separators in place and the last keepLast alphabet characters in the
 // clear. The tweak is domain || 0x00 || the clear characters.
 func (o *fieldOp) fpe(v string, decrypt bool) (string, error) {
+	if len(v) <= 64 && o.alpha.other == nil && isASCII(v) {
+		return o.fpeASCII(v, decrypt)
+	}
 	var runeBuf [64]rune
 	runes := append(runeBuf[:0], []rune(v)...)
 	var numBuf [64]uint16
@@ -355,4 +358,59 @@ func (o *fieldOp) dateShift(v, entity string) (string, error) {
 		return "", fmt.Errorf("%w: not a date in layout %q", ErrValue, o.layout)
 	}
 	return t.AddDate(0, 0, o.shiftDays(entity)).Format(o.layout), nil
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// fpeASCII is fpe for short ASCII values and ASCII alphabets, without
+// allocating anything but the result.
+func (o *fieldOp) fpeASCII(v string, decrypt bool) (string, error) {
+	var buf [64]byte
+	b := buf[:len(v)]
+	copy(b, v)
+	var numBuf [64]uint16
+	var posBuf [64]uint8
+	nums, pos := numBuf[:0], posBuf[:0]
+	for i, c := range b {
+		if d, ok := o.alpha.index(rune(c)); ok {
+			nums = append(nums, d)
+			pos = append(pos, uint8(i))
+			continue
+		}
+		if o.seps.has(rune(c)) {
+			continue
+		}
+		return "", fmt.Errorf("%w: character %q at position %d is neither in alphabet %s nor a separator", ErrValue, rune(c), i+1, o.alpha.name)
+	}
+	n := len(nums) - o.keepLast
+	if n < o.ff1.MinLen() {
+		return "", fmt.Errorf("%w: %d characters of alphabet %s to encrypt (after keep_last %d); FF1 needs at least %d for a domain of %d values",
+			ErrValue, max(n, 0), o.alpha.name, o.keepLast, o.ff1.MinLen(), ff1.MinDomain)
+	}
+	var tweakBuf [128]byte
+	tweak := append(tweakBuf[:0], o.domain...)
+	tweak = append(tweak, 0)
+	for _, p := range pos[n:] {
+		tweak = append(tweak, b[p])
+	}
+	var err error
+	if decrypt {
+		err = o.ff1.Decrypt(nums[:n], nums[:n], tweak)
+	} else {
+		err = o.ff1.Encrypt(nums[:n], nums[:n], tweak)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrValue, err)
+	}
+	for k, p := range pos[:n] {
+		b[p] = byte(o.alpha.runes[nums[k]])
+	}
+	return string(b), nil
 }

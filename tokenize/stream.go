@@ -185,6 +185,7 @@ func (t *Tokenizer) run(dst io.Writer, src io.Reader, opts Options, detok bool) 
 			data, line, err := rd.next(f, batchSize)
 			if len(data) > 0 {
 				b := &batch{data: data, line: line, done: make(chan struct{})}
+				b.out.Grow(len(data) + len(data)/2 + 512)
 				select {
 				case ordered <- b:
 				case <-quit:
