@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -336,5 +337,28 @@ func TestPolicyErrors(t *testing.T) {
 	p.Fields[3].Separators = ptr("-5")
 	if _, err := New(testKeyset(t), p); !errors.Is(err, ErrPolicy) {
 		t.Errorf("separator in the alphabet: %v", err)
+	}
+}
+
+// TestFormatDocPolicy checks that FORMAT.md's example policy is valid and
+// works on the documented table.
+func TestFormatDocPolicy(t *testing.T) {
+	doc, err := os.ReadFile("FORMAT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), "<!-- policy-example -->\n```json\n")
+	body, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatal("FORMAT.md has no policy example")
+	}
+	p, err := ParsePolicy([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := mustNew(t, p)
+	var out bytes.Buffer
+	if _, err := tk.Tokenize(&out, strings.NewReader(customersCSV), Options{Format: FormatCSV}); err != nil {
+		t.Fatal(err)
 	}
 }
