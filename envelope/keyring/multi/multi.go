@@ -77,6 +77,14 @@ func (k *Keyring) OnDecrypt(ctx context.Context, m *envelope.DecryptionMaterials
 	if len(errs) == 0 {
 		return fmt.Errorf("multi: %w", envelope.ErrNoDataKey)
 	}
+	for _, err := range errs {
+		if !errors.Is(err, envelope.ErrNoDataKey) {
+			// A keyring that could not ask (a key service that is down,
+			// throttled or past the deadline) may hold the key: this is
+			// not a message that cannot be opened.
+			return fmt.Errorf("multi: no keyring unwrapped a data key: %w", errors.Join(errs...))
+		}
+	}
 	return fmt.Errorf("multi: %w: %w", envelope.ErrNoDataKey, errors.Join(errs...))
 }
 

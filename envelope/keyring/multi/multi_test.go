@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -337,5 +338,32 @@ func TestNewRefuses(t *testing.T) {
 	}
 	if _, err := multi.New(nil, kr); err != nil {
 		t.Errorf("one child alone: %v", err)
+	}
+}
+
+// outageKeyring fails as a key service that cannot be reached does.
+type outageKeyring struct{}
+
+func (outageKeyring) OnEncrypt(context.Context, *envelope.EncryptionMaterials) error {
+	return context.DeadlineExceeded
+}
+
+func (outageKeyring) OnDecrypt(context.Context, *envelope.DecryptionMaterials, []envelope.EncryptedDataKey) error {
+	return fmt.Errorf("key service: %w", context.DeadlineExceeded)
+}
+
+func TestOutageIsNotNoDataKey(t *testing.T) {
+	local, err := rawaes.New("ns", "other", make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := multi.New(outageKeyring{}, local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &envelope.DecryptionMaterials{Suite: envelope.DefaultSuite, Context: map[string]string{}}
+	err = kr.OnDecrypt(context.Background(), m, []envelope.EncryptedDataKey{{ProviderID: "ns", ProviderInfo: []byte("k"), Ciphertext: []byte("x")}})
+	if err == nil || errors.Is(err, envelope.ErrNoDataKey) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("outage and a key that does not match: %v, want the outage without ErrNoDataKey", err)
 	}
 }
