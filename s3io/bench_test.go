@@ -2,8 +2,11 @@ package s3io_test
 
 import (
 	"context"
+	"flag"
 	"io"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
@@ -25,7 +28,7 @@ const benchSize = 256 << 20
 
 // benchFixture is a bucket on the shared server and clients with the
 // default part size and concurrency.
-func benchFixture(b *testing.B) (*fixture, *transfermanager.Client) {
+func benchFixture(b testing.TB) (*fixture, *transfermanager.Client) {
 	b.Helper()
 	minio.Require(b)
 	raw := shared.Client()
@@ -124,4 +127,81 @@ func BenchmarkDownload256MiB(b *testing.B) {
 			r.Close()
 		}
 	})
+}
+
+var ratios = flag.Int("s3io.ratios", 0, "measure encrypted/plain throughput ratios over this many alternating rounds")
+
+// TestThroughputRatios alternates plain transfer-manager and encrypted
+// transfers of 256 MiB, so that a busy machine slows both alike, and logs
+// the median ratio of their throughputs. It runs only with -s3io.ratios=N.
+func TestThroughputRatios(t *testing.T) {
+	if *ratios == 0 {
+		t.Skip("pass -s3io.ratios=N to measure")
+	}
+	f, tm := benchFixture(t)
+	ctx := context.Background()
+	timeIt := func(fn func() error) float64 {
+		start := time.Now()
+		if err := fn(); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start).Seconds()
+	}
+	enc := envelope.EncryptOptions{Keyring: f.kr}
+	var up, down, downOwn []float64
+	var plainUp, encUp, plainDown, ownDown, encDown float64
+	for range *ratios {
+		p := timeIt(func() error {
+			_, err := tm.UploadObject(ctx, &transfermanager.UploadObjectInput{Bucket: aws.String(f.bucket), Key: aws.String("plain"), Body: quickStream(benchSize)})
+			return err
+		})
+		e := timeIt(func() error {
+			_, err := f.c.Upload(ctx, f.bucket, "enc", quickStream(benchSize), enc, s3io.PutOptions{})
+			return err
+		})
+		up = append(up, p/e)
+		plainUp += p
+		encUp += e
+		pd := timeIt(func() error {
+			out, err := tm.GetObject(ctx, &transfermanager.GetObjectInput{Bucket: aws.String(f.bucket), Key: aws.String("plain")})
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, out.Body)
+			return err
+		})
+		od := timeIt(func() error {
+			r, err := f.c.Get(ctx, f.bucket, "plain", s3io.GetOptions{})
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			_, err = io.Copy(io.Discard, r)
+			return err
+		})
+		ed := timeIt(func() error {
+			r, err := f.c.Download(ctx, f.bucket, "enc", envelope.DecryptOptions{Keyring: f.kr}, s3io.GetOptions{})
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			_, err = io.Copy(io.Discard, r)
+			return err
+		})
+		down = append(down, pd/ed)
+		downOwn = append(downOwn, od/ed)
+		plainDown += pd
+		ownDown += od
+		encDown += ed
+	}
+	mib := func(secs float64) float64 { return float64(*ratios) * benchSize / (1 << 20) / secs }
+	t.Logf("upload:   transfer manager %.0f MiB/s, encrypted %.0f MiB/s, median ratio %.2f (rounds %.2f)", mib(plainUp), mib(encUp), median(up), up)
+	t.Logf("download: transfer manager GetObject %.0f MiB/s, s3io plain %.0f MiB/s, encrypted %.0f MiB/s; median ratio %.2f vs the transfer manager, %.2f vs s3io plain",
+		mib(plainDown), mib(ownDown), mib(encDown), median(down), median(downOwn))
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
