@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mlseal/mlseal/envelope"
+	"github.com/mlseal/mlseal/envelope/cache"
 )
 
 // The in-memory sizes, and the frame lengths of the chart (mlseal 0x0478 at
@@ -290,8 +291,9 @@ const (
 
 // BenchmarkSmallMessages encrypts 10,000 messages of 4 KiB each, in memory,
 // with suite 0x0478, to io.Discard: one after another, and spread over all
-// cores. cached-key reuses one data key (see cachedKey); fresh-key asks the
-// raw AES keyring for a new one per message. Besides MB/s it reports
+// cores. cached-key reuses one data key (see cachedKey); cache-manager is
+// package envelope/cache's caching materials manager (with SizeHint, as it
+// requires); fresh-key asks the raw AES keyring for a new one per message. Besides MB/s it reports
 // msgs/s (wall clock), msgs/s/core (msgs/s over the goroutines used),
 // msgs/cpu-s (messages per second of the process's CPU time, garbage
 // collection included) and allocs/msg.
@@ -309,6 +311,27 @@ func BenchmarkSmallMessages(b *testing.B) {
 	if procs > 1 {
 		b.Run(fmt.Sprintf("%s/cached-key/workers=1/parallel=%d", name, procs), func(b *testing.B) {
 			benchSmall(b, cached(b, 1), procs)
+		})
+	}
+	// The product's caching materials manager (package envelope/cache),
+	// which needs the plaintext length to count bytes against its limits.
+	managed := func(b *testing.B) envelope.EncryptOptions {
+		kr, err := mlsealKeyring()
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := cache.New(envelope.DefaultMaterials(kr), cache.Options{MaxAge: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return envelope.EncryptOptions{Materials: m, SizeHint: smallSize, Workers: 1}
+	}
+	b.Run(name+"/cache-manager/workers=1", func(b *testing.B) {
+		benchSmall(b, managed(b), 1)
+	})
+	if procs > 1 {
+		b.Run(fmt.Sprintf("%s/cache-manager/workers=1/parallel=%d", name, procs), func(b *testing.B) {
+			benchSmall(b, managed(b), procs)
 		})
 	}
 	b.Run(name+"/fresh-key/workers=1", func(b *testing.B) {

@@ -285,11 +285,20 @@ func targets(r *results, procs int) []target {
 		[2]string{stream("0x0578", all), "Stream/1GiB/SHA384"})
 	{
 		what := "10,000 messages of 4 KiB, 0x0478, cached data key: >= 50,000 messages/s per core"
-		name := fmt.Sprintf("SmallMessages/10000x4KiB/mlseal-0x0478/cached-key/workers=1/parallel=%d", procs)
-		if procs == 1 {
-			name = "SmallMessages/10000x4KiB/mlseal-0x0478/cached-key/workers=1"
+		// The product's cache when it was measured, the benchmark's own
+		// cached key otherwise; one goroutine per core.
+		var name string
+		var v float64
+		var ok bool
+		for _, kind := range []string{"cache-manager", "cached-key"} {
+			name = "SmallMessages/10000x4KiB/mlseal-0x0478/" + kind + "/workers=1"
+			if procs > 1 {
+				name += "/parallel=" + all
+			}
+			if v, ok = r.get(name, "msgs/s/core"); ok {
+				break
+			}
 		}
-		v, ok := r.get(name, "msgs/s/core")
 		measured := fmt.Sprintf("%.0f msgs/s/core (%s)", v, strings.TrimPrefix(name, "SmallMessages/10000x4KiB/mlseal-0x0478/"))
 		if cpu, ok := r.get(name, "msgs/cpu-s"); ok {
 			measured += fmt.Sprintf("; %.0f per CPU-second", cpu)
