@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // PII types the scanner reports, named as Microsoft Presidio names them.
@@ -300,4 +301,19 @@ func looksRandom(s string) bool {
 		}
 	}
 	return up && lo && dig
+}
+
+// dateLayouts are the layouts a date of birth is recognised in.
+var dateLayouts = []string{"2006-01-02", "01/02/2006", "02/01/2006", "2006/01/02", "02.01.2006", "Jan 2, 2006", "2 Jan 2006", "20060102"}
+
+// parseDate returns the layout a plausible birth date (1900 to today) is
+// written in.
+func parseDate(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, s); err == nil && t.Year() >= 1900 && t.Before(time.Now()) {
+			return l, true
+		}
+	}
+	return "", false
 }

@@ -7,8 +7,8 @@ import (
 )
 
 const tokCSV = `customer_id,name,email,ssn,birth_date,notes
-C-1,Ada Lovelace,ada@example.com,123-45-6789,1990-03-01,"mail ada@example.com"
-C-2,"Turing, Alan",alan@example.org,987-65-4321,1985-12-24,"line one
+C-1,Ada Lovelace,ada@example.com,524-71-3352,1990-03-01,"mail ada@example.com"
+C-2,"Turing, Alan",alan@example.org,301-22-9871,1985-12-24,"line one
 line two"
 `
 
@@ -37,7 +37,7 @@ func TestTokenizeCLI(t *testing.T) {
 	e.write("customers.csv", []byte(tokCSV))
 	e.ok(nil, "tokenize", "--policy", "policy.json", "--keyset", "tok.keyset", "--key", "team.key", "-o", "tok.csv", "customers.csv")
 	out := string(e.read("tok.csv"))
-	for _, leak := range []string{"Ada", "ada@example.com", "123-45-6789", "1990-03-01"} {
+	for _, leak := range []string{"Ada", "ada@example.com", "524-71-3352", "1990-03-01"} {
 		if strings.Contains(out, leak) {
 			t.Errorf("%q in the tokenized output:\n%s", leak, out)
 		}
@@ -52,7 +52,7 @@ func TestTokenizeCLI(t *testing.T) {
 	}
 	e.ok(nil, "detokenize", "--policy", "policy.json", "--keyset", "tok.keyset", "--key", "team.key", "-o", "back.csv", "tok.csv")
 	back := string(e.read("back.csv"))
-	for _, want := range []string{"Ada Lovelace", `"Turing, Alan"`, "ada@example.com", "123-45-6789", "mail ada@example.com"} {
+	for _, want := range []string{"Ada Lovelace", `"Turing, Alan"`, "ada@example.com", "524-71-3352", "mail ada@example.com"} {
 		if !strings.Contains(back, want) {
 			t.Errorf("%q not restored:\n%s", want, back)
 		}
@@ -106,4 +106,27 @@ func TestTokenizeCLIErrors(t *testing.T) {
 	}
 	e.fail(1, nil, "tokenize", "keygen", "-k", "team.key", "-o", "tok.keyset")
 	e.noTempFiles(".")
+}
+
+func TestScanCLI(t *testing.T) {
+	e := newEnv(t)
+	e.write("customers.csv", []byte(tokCSV))
+	r := e.ok(nil, "scan", "--write-policy", "starter.json", "customers.csv")
+	for _, want := range []string{"email", "EMAIL_ADDRESS", "US_SSN", "DATE_OF_BIRTH"} {
+		if !strings.Contains(string(r.stdout), want) {
+			t.Errorf("report lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	// The starter policy works with a keyset.
+	e.ok(nil, "keygen", "-o", "team.key")
+	e.ok(nil, "tokenize", "keygen", "-k", "team.key", "-o", "tok.keyset")
+	e.ok(nil, "tokenize", "--policy", "starter.json", "--keyset", "tok.keyset", "-k", "team.key", "-o", "tok.csv", "customers.csv")
+	if strings.Contains(string(e.read("tok.csv")), "524-71-3352") {
+		t.Error("the starter policy left an SSN")
+	}
+	r = e.ok([]byte(`{"a":"x@example.com"}`+"\n"), "scan", "--json", "--format", "jsonl")
+	if !strings.Contains(string(r.stdout), `"type": "EMAIL_ADDRESS"`) {
+		t.Errorf("json report:\n%s", r.stdout)
+	}
+	e.fail(1, nil, "scan", "--write-policy", "starter.json", "customers.csv")
 }
