@@ -77,15 +77,24 @@ func (k *Keyring) OnDecrypt(ctx context.Context, m *envelope.DecryptionMaterials
 	if len(errs) == 0 {
 		return fmt.Errorf("multi: %w", envelope.ErrNoDataKey)
 	}
+	// A keyring that could not ask (a key service that is down, throttled or
+	// past the deadline) may hold the key: then this is not a message that
+	// cannot be opened, and only those errors are kept for errors.Is.
+	var failed, refused []error
 	for _, err := range errs {
-		if !errors.Is(err, envelope.ErrNoDataKey) {
-			// A keyring that could not ask (a key service that is down,
-			// throttled or past the deadline) may hold the key: this is
-			// not a message that cannot be opened.
-			return fmt.Errorf("multi: no keyring unwrapped a data key: %w", errors.Join(errs...))
+		if errors.Is(err, envelope.ErrNoDataKey) {
+			refused = append(refused, err)
+		} else {
+			failed = append(failed, err)
 		}
 	}
-	return fmt.Errorf("multi: %w: %w", envelope.ErrNoDataKey, errors.Join(errs...))
+	if len(failed) == 0 {
+		return fmt.Errorf("multi: %w: %w", envelope.ErrNoDataKey, errors.Join(refused...))
+	}
+	if len(refused) == 0 {
+		return fmt.Errorf("multi: no keyring unwrapped a data key: %w", errors.Join(failed...))
+	}
+	return fmt.Errorf("multi: no keyring unwrapped a data key: %w (and %v)", errors.Join(failed...), errors.Join(refused...))
 }
 
 func (k *Keyring) all() []envelope.Keyring {

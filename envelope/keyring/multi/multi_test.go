@@ -215,7 +215,7 @@ func TestDecryptFirstSuccessWins(t *testing.T) {
 func TestDecryptAllFail(t *testing.T) {
 	k := newKeys(t)
 	m := encryptMaterials(t, mustMulti(t, k.rings[0], k.rings[1]))
-	custom := errors.New("kms: access denied for key-9")
+	custom := fmt.Errorf("kms: access denied for key-9: %w", envelope.ErrNoDataKey)
 	kr := mustMulti(t, aesKeyring(t, "a", nil), aesKeyring(t, "zz-not-in-message", nil), &counting{err: custom}, noop{})
 	dm := &envelope.DecryptionMaterials{Suite: envelope.DefaultSuite, Context: ec}
 	err := kr.OnDecrypt(ctx, dm, m.EncryptedDataKeys)
