@@ -27,8 +27,10 @@
 // derived per domain from a tink HMAC-SHA256 PRF key of the Keyset.
 //
 // A Tokenizer applies a Policy with a Keyset, to single values
-// (TokenizeValue, DetokenizeValue) or to streams of CSV or JSON Lines
+// (TokenizeValue, DetokenizeValue), to streams of CSV or JSON Lines
 // records (Tokenize, Detokenize), in parallel with bounded memory and the
-// record order kept. FORMAT.md defines the keyset file, the policy file and
+// record order kept, and to Parquet files (TokenizeParquet,
+// DetokenizeParquet). Scan samples records and reports the PII it finds
+// per field, and can draft a Policy. FORMAT.md defines the keyset file, the policy file and
 // every token format exactly.
 package tokenize

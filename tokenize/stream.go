@@ -79,6 +79,9 @@ type RecordError struct {
 
 func (e *RecordError) Error() string {
 	s := fmt.Sprintf("record %d (line %d)", e.Record, e.Line)
+	if e.Line == 0 {
+		s = fmt.Sprintf("record %d", e.Record) // Parquet rows have no lines
+	}
 	if e.Field != "" {
 		s += fmt.Sprintf(", field %q", e.Field)
 	}

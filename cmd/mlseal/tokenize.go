@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,7 +136,7 @@ redact, date-shift) are copied as they are. Output files are created 0600.
 func (f *tokenizeFlags) addTransformFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&f.policy, "policy", "", "policy `FILE` (JSON) naming the fields and their operations")
 	f.keysetFlags.addFlags(fl)
-	fl.StringVar(&f.format, "format", "", "record format: csv or jsonl (default: from IN's extension)")
+	fl.StringVar(&f.format, "format", "", "record format: csv, jsonl or parquet (default: from IN's extension)")
 	fl.StringVarP(&f.out, "output", "o", "", "output `FILE` (default stdout)")
 	fl.StringVar(&f.rejects, "rejects", "", "write bad records to `FILE` and go on, instead of stopping")
 	fl.IntVar(&f.workers, "workers", 0, "goroutines transforming records (default GOMAXPROCS)")
@@ -161,13 +162,12 @@ func formatOf(flag, in string) (tokenize.Format, error) {
 	case "jsonl", "ndjson":
 		return tokenize.FormatJSONL, nil
 	case "parquet":
-		return "", &cliError{err: errors.New("Parquet is not supported yet"), code: exitUsage,
-			hint: "convert to CSV or JSON Lines first"}
+		return tokenize.FormatParquet, nil
 	case "":
 		return "", &cliError{err: fmt.Errorf("cannot tell the format of %s", displayName(in, false)), code: exitUsage,
 			hint: "pass --format csv or --format jsonl"}
 	}
-	return "", usageErrorf("unknown --format %q: want csv or jsonl", flag)
+	return "", usageErrorf("unknown --format %q: want csv, jsonl or parquet", flag)
 }
 
 func (a *app) tokenize(ctx context.Context, f *tokenizeFlags, args []string, detok bool) error {
@@ -191,6 +191,9 @@ func (a *app) tokenize(ctx context.Context, f *tokenizeFlags, args []string, det
 	}
 	if f.rejects == "-" {
 		return usageErrorf("--rejects needs a file name")
+	}
+	if f.rejects != "" && format == tokenize.FormatParquet {
+		return usageErrorf("--rejects is not supported for Parquet")
 	}
 	for _, o := range []string{f.out, f.rejects} {
 		if err := checkOutput(o, f.force); err != nil {
@@ -235,6 +238,19 @@ func (a *app) tokenize(ctx context.Context, f *tokenizeFlags, args []string, det
 	run := tk.Tokenize
 	if detok {
 		run = tk.Detokenize
+	}
+	if format == tokenize.FormatParquet {
+		run = func(w io.Writer, r io.Reader, opts tokenize.Options) (tokenize.Stats, error) {
+			ra, size, cleanup, err := readerAt(r)
+			if err != nil {
+				return tokenize.Stats{}, err
+			}
+			defer cleanup()
+			if detok {
+				return tk.DetokenizeParquet(w, ra, size, opts)
+			}
+			return tk.TokenizeParquet(w, ra, size, opts)
+		}
 	}
 	st, err := run(out.w, r, opts)
 	if opts.Progress != nil {
@@ -415,4 +431,26 @@ func (a *app) tokenKeygen(ctx context.Context, refs []string, kf *kmsFlags, out 
 	a.logf("AES-SIV keys: %s; PRF keys: %s", describe(info.Deterministic), describe(info.PRF))
 	a.logf(`pin the PRF key in policies that must detokenize fpe fields after a rotation: "prf_key_id": %d`, ks.PrimaryPRFKeyID())
 	return nil
+}
+
+// readerAt returns r as an io.ReaderAt with its size, as Parquet needs: a
+// regular file as it is, anything else (stdin, a pipe) spooled to a
+// temporary file that cleanup removes.
+func readerAt(r io.Reader) (io.ReaderAt, int64, func(), error) {
+	if f, ok := r.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			return f, fi.Size(), func() {}, nil
+		}
+	}
+	tmp, err := os.CreateTemp("", "mlseal-spool-*")
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	cleanup := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	n, err := io.Copy(tmp, r)
+	if err != nil {
+		cleanup()
+		return nil, 0, nil, fmt.Errorf("spooling the input to %s: %w", tmp.Name(), err)
+	}
+	return tmp, n, cleanup, nil
 }

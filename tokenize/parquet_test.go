@@ -1,0 +1,130 @@
+package tokenize
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+type customerRow struct {
+	CustomerID string   `parquet:"customer_id"`
+	Email      string   `parquet:"email"`
+	SSN        string   `parquet:"ssn"`
+	BirthDate  string   `parquet:"birth_date"`
+	Notes      *string  `parquet:"notes,optional"`
+	Tags       []string `parquet:"tags,list"`
+	Age        int64    `parquet:"age"`
+}
+
+func writeParquet(t *testing.T, rows []customerRow, perGroup int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[customerRow](&buf, parquet.Compression(&parquet.Zstd), parquet.KeyValueMetadata("origin", "test"))
+	for i := 0; i < len(rows); i += perGroup {
+		if _, err := w.Write(rows[i:min(i+perGroup, len(rows))]); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func readParquet(t *testing.T, data []byte) []customerRow {
+	t.Helper()
+	r := parquet.NewGenericReader[customerRow](bytes.NewReader(data))
+	rows := make([]customerRow, r.NumRows())
+	n, err := r.Read(rows)
+	if err != nil && n != len(rows) {
+		t.Fatal(err)
+	}
+	return rows[:n]
+}
+
+func TestParquet(t *testing.T) {
+	p, err := ParsePolicy([]byte(`{"version":1,"fields":[
+		{"name":"email","op":"deterministic","domain":"email"},
+		{"name":"ssn","op":"fpe","alphabet":"digits","separators":"-"},
+		{"name":"birth_date","op":"date-shift","entity":"customer_id"},
+		{"name":"notes","op":"scan"},
+		{"name":"tags","op":"hash","length":10}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := mustNew(t, p)
+	note := "reach me at ada@example.com"
+	var rows []customerRow
+	for i := range 2500 {
+		r := customerRow{CustomerID: fmt.Sprintf("C-%d", i%7), Email: fmt.Sprintf("u%d@example.com", i%100),
+			SSN: fmt.Sprintf("%03d-45-%04d", 100+i%800, i), BirthDate: "1990-03-01", Tags: []string{"a", "b"}, Age: int64(i)}
+		if i%3 == 0 {
+			r.Notes = &note
+		}
+		rows = append(rows, r)
+	}
+	in := writeParquet(t, rows, 1000)
+	var out bytes.Buffer
+	st, err := tk.TokenizeParquet(&out, bytes.NewReader(in), int64(len(in)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Records != 2500 {
+		t.Errorf("%d rows", st.Records)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(out.Bytes()), int64(out.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.RowGroups()) != 3 {
+		t.Errorf("%d row groups, want 3 as in the input", len(f.RowGroups()))
+	}
+	if v, _ := f.Lookup("origin"); v != "test" {
+		t.Error("key-value metadata lost")
+	}
+	if f.Metadata().RowGroups[0].Columns[0].MetaData.Codec.String() != "ZSTD" {
+		t.Errorf("codec %v, want ZSTD", f.Metadata().RowGroups[0].Columns[0].MetaData.Codec)
+	}
+	tok := readParquet(t, out.Bytes())
+	ssnRE := regexp.MustCompile(`^\d{3}-\d{2}-\d{4}$`)
+	for i, r := range tok {
+		o := rows[i]
+		if r.CustomerID != o.CustomerID || r.Age != o.Age || r.Email == o.Email || !ssnRE.MatchString(r.SSN) || r.SSN == o.SSN ||
+			r.BirthDate == o.BirthDate || len(r.Tags) != 2 || len(r.Tags[0]) != 10 || (o.Notes == nil) != (r.Notes == nil) {
+			t.Fatalf("row %d: %+v from %+v", i, r, o)
+		}
+		if i == 7 && (r.Email != tok[107].Email || r.BirthDate != tok[7+7*100].BirthDate) {
+			t.Error("same value or entity, different tokens")
+		}
+	}
+	var back bytes.Buffer
+	if _, err := tk.DetokenizeParquet(&back, bytes.NewReader(out.Bytes()), int64(out.Len()), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range readParquet(t, back.Bytes()) {
+		o := rows[i]
+		if r.Email != o.Email || r.SSN != o.SSN || (o.Notes != nil && *r.Notes != note) {
+			t.Fatalf("row %d back: %+v, want %+v", i, r, o)
+		}
+	}
+
+	// Errors name the row and the field; non-string columns are refused.
+	rows[1234].SSN = "12-x"
+	bad := writeParquet(t, rows, 1000)
+	_, err = tk.TokenizeParquet(&bytes.Buffer{}, bytes.NewReader(bad), int64(len(bad)), Options{})
+	var re *RecordError
+	if !errors.As(err, &re) || re.Record != 1235 || re.Field != "ssn" || !errors.Is(err, ErrValue) {
+		t.Errorf("bad row: %v", err)
+	}
+	p2, _ := ParsePolicy([]byte(`{"version":1,"fields":[{"name":"age","op":"hash"}]}`))
+	if _, err := mustNew(t, p2).TokenizeParquet(&bytes.Buffer{}, bytes.NewReader(in), int64(len(in)), Options{}); !errors.Is(err, ErrPolicy) {
+		t.Errorf("int64 column: %v", err)
+	}
+}
