@@ -273,7 +273,7 @@ func (c *Cache) slow(ctx context.Context, ref Ref) (Secret, error) {
 			c.stale.Add(1)
 			return st.get(ref)
 		}
-		return Secret{}, err
+		return Secret{}, forRef(err, ref)
 	}
 	cl := e.inflight
 	if cl == nil {
@@ -293,7 +293,7 @@ func (c *Cache) slow(ctx context.Context, ref Ref) (Secret, error) {
 		c.stale.Add(1)
 		return st.get(ref)
 	}
-	return Secret{}, cl.err
+	return Secret{}, forRef(cl.err, ref)
 }
 
 func (c *Cache) staleOK(st *state, now time.Time) bool {

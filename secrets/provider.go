@@ -58,9 +58,21 @@ func (p Providers) provider(ref Ref) (Provider, error) {
 func (p Providers) Get(ctx context.Context, ref Ref) (Secret, error) {
 	s, err := p.Fetch(ctx, ref.Source())
 	if err != nil {
-		return Secret{}, err
+		return Secret{}, forRef(err, ref)
 	}
 	return Select(s, ref)
+}
+
+// forRef makes an error of fetching ref's source name ref itself, key
+// included, for the caller's messages.
+func forRef(err error, ref Ref) error {
+	var e *Error
+	if ref.key == "" || !errors.As(err, &e) || e.Ref != ref.Source() {
+		return err
+	}
+	c := *e
+	c.Ref = ref
+	return &c
 }
 
 // Select applies ref's JSON key to s, the whole secret: it returns s

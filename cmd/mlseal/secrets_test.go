@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/mlseal/mlseal/internal/testserver/awssecrets"
+)
+
+// secretsEnv runs mlseal against Secrets Manager and SSM test servers,
+// reached through the standard endpoint variables.
+type secretsEnv struct {
+	t   *testing.T
+	dir string
+	sm  *awssecrets.SecretsManager
+	ssm *awssecrets.SSM
+	env []string
+}
+
+func newSecretsEnv(t *testing.T, extra ...string) *secretsEnv {
+	t.Helper()
+	t.Parallel()
+	s := &secretsEnv{t: t, dir: t.TempDir(), sm: awssecrets.NewSecretsManager(t), ssm: awssecrets.NewSSM(t)}
+	s.env = awssecrets.Environ(os.Environ(), append([]string{
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.sm.URL,
+		"AWS_ENDPOINT_URL_SSM=" + s.ssm.URL,
+		"HOME=" + s.dir,
+	}, extra...)...)
+	return s
+}
+
+func (s *secretsEnv) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = s.dir
+	cmd.Env = s.env
+	return cmd
+}
+
+func (s *secretsEnv) run(args ...string) result {
+	s.t.Helper()
+	cmd := s.command(args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			s.t.Fatalf("mlseal %s: %v", strings.Join(args, " "), err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{code: code, stdout: stdout.Bytes(), stderr: stderr.String()}
+}
+
+func (s *secretsEnv) expect(code int, args ...string) result {
+	s.t.Helper()
+	r := s.run(args...)
+	if r.code != code {
+		s.t.Fatalf("mlseal %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+const (
+	dbJSON = `{"user":"app","password":"Pa55-w0rd-\u00e9"}`
+	dbPass = "Pa55-w0rd-\u00e9"
+)
+
+// noValue fails if a secret value shows in mlseal's messages.
+func noValue(t *testing.T, stderr string, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		if strings.Contains(stderr, v) {
+			t.Errorf("stderr shows a secret value:\n%s", stderr)
+		}
+	}
+}
+
+func TestSecretsGet(t *testing.T) {
+	s := newSecretsEnv(t)
+	v1 := s.sm.Put("prod/db", `{"password":"old"}`)
+	v2 := s.sm.Put("prod/db", dbJSON)
+	s.ssm.Put("/prod/token", "SecureString", "tok\n")
+
+	r := s.expect(0, "secrets", "get", "secretsmanager://prod/db#password")
+	if string(r.stdout) != dbPass {
+		t.Errorf("get = %q", r.stdout)
+	}
+	if r := s.expect(0, "secrets", "get", "secretsmanager://prod/db?stage=AWSPREVIOUS#password"); string(r.stdout) != "old" {
+		t.Errorf("AWSPREVIOUS = %q", r.stdout)
+	}
+	if r := s.expect(0, "secrets", "get", "secretsmanager://prod/db?version-id="+v1+"#password"); string(r.stdout) != "old" {
+		t.Errorf("version id = %q", r.stdout)
+	}
+	// Exactly the stored bytes: no newline added off a terminal.
+	if r := s.expect(0, "secrets", "get", "ssm:///prod/token"); string(r.stdout) != "tok\n" {
+		t.Errorf("ssm = %q", r.stdout)
+	}
+
+	r = s.expect(0, "secrets", "get", "--json", "secretsmanager://prod/db")
+	var out struct {
+		Ref, Value, VersionID, Name, ARN string
+		VersionStages                    []string
+	}
+	if err := json.Unmarshal(r.stdout, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Value != dbJSON || out.VersionID != v2 || len(out.VersionStages) != 1 || out.VersionStages[0] != "AWSCURRENT" || out.Name != "prod/db" || out.Ref != "secretsmanager://prod/db" {
+		t.Errorf("--json: %s", r.stdout)
+	}
+
+	// The flag overrides the environment's endpoint.
+	other := awssecrets.NewSSM(t)
+	other.Put("/prod/token", "SecureString", "other")
+	if r := s.expect(0, "secrets", "--ssm-endpoint", other.URL, "get", "ssm:///prod/token"); string(r.stdout) != "other" {
+		t.Errorf("--ssm-endpoint: %q", r.stdout)
+	}
+
+	s.sm.Deny("prod/db")
+	r = s.expect(1, "secrets", "get", "secretsmanager://prod/db#password")
+	if !strings.Contains(r.stderr, "secretsmanager://prod/db#password") || !strings.Contains(r.stderr, "access denied") || !strings.Contains(r.stderr, "mlseal: hint:") {
+		t.Errorf("denied: %s", r.stderr)
+	}
+	r = s.expect(1, "secrets", "get", "ssm:///missing")
+	if !strings.Contains(r.stderr, "not found") || len(r.stdout) != 0 {
+		t.Errorf("missing: %s", r.stderr)
+	}
+	r = s.expect(2, "secrets", "get", "hunter2")
+	noValue(t, r.stderr, "hunter2")
+	s.expect(2, "secrets", "get")
+	noValue(t, r.stderr, dbPass, "old")
+}
+
+func TestSecretsExec(t *testing.T) {
+	s := newSecretsEnv(t, "INHERITED=yes", `LOCAL_JSON={"k":"from-env"}`)
+	s.sm.Put("prod/db", dbJSON)
+	s.ssm.Put("/prod/token", "SecureString", "tok")
+	os.WriteFile(filepath.Join(s.dir, "refs.env"), []byte("# refs\n\nTOKEN=ssm:///prod/token\nexport USER_NAME=secretsmanager://prod/db#user\n"), 0o600)
+
+	r := s.expect(0, "secrets", "exec", "--env", "DB_PASSWORD=secretsmanager://prod/db#password", "--env-file", "refs.env",
+		"--env", "K=env://LOCAL_JSON#k", "--",
+		"sh", "-c", `printf '%s|%s|%s|%s|%s' "$DB_PASSWORD" "$TOKEN" "$USER_NAME" "$K" "$INHERITED"`)
+	if got := string(r.stdout); got != dbPass+"|tok|app|from-env|yes" {
+		t.Errorf("child saw %q", got)
+	}
+	if r.stderr != "" {
+		t.Errorf("stderr: %s", r.stderr)
+	}
+	// One batch call for the two AWSCURRENT references of the secret.
+	if n := s.sm.Calls("BatchGetSecretValue") + s.sm.Calls("GetSecretValue"); n != 1 {
+		t.Errorf("%d Secrets Manager calls, want 1", n)
+	}
+
+	// Without "--", flags stop at the command.
+	r = s.expect(0, "secrets", "exec", "--env", "T=ssm:///prod/token", "sh", "-c", `printf %s "$T"`, "--env")
+	if string(r.stdout) != "tok" {
+		t.Errorf("without --: %q", r.stdout)
+	}
+
+	// The child's exit status is mlseal's.
+	s.expect(7, "secrets", "exec", "--env", "T=ssm:///prod/token", "--", "sh", "-c", "exit 7")
+	s.expect(128+9, "secrets", "exec", "--", "sh", "-c", "kill -KILL $$")
+
+	// --pristine: the secrets only.
+	r = s.expect(0, "secrets", "exec", "--pristine", "--env", "T=ssm:///prod/token", "--", "env")
+	if got := strings.TrimSpace(string(r.stdout)); got != "T=tok" {
+		t.Errorf("--pristine environment: %q", got)
+	}
+}
+
+func TestSecretsExecFailures(t *testing.T) {
+	s := newSecretsEnv(t)
+	s.sm.Put("prod/db", dbJSON)
+	marker := filepath.Join(s.dir, "started")
+	start := []string{"--", "sh", "-c", "touch " + marker}
+
+	r := s.expect(125, append([]string{"secrets", "exec", "--env", "A=secretsmanager://prod/db#password", "--env", "B=secretsmanager://missing", "--env", "C=ssm:///nope", "--env", "D=secretsmanager://prod/db#nokey"}, start...)...)
+	for _, want := range []string{"3 secrets could not be fetched", "B: secret secretsmanager://missing: not found", "C: secret ssm:///nope", "D: secret secretsmanager://prod/db#nokey", "sh not started"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	noValue(t, r.stderr, dbPass, "app")
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the command started although a secret was missing")
+	}
+
+	for _, args := range [][]string{
+		{"--env", "A=hunter2"},
+		{"--env", "hunter2"},
+		{"--env", "1A=env://X"},
+		{"--env", "A=env://HOME", "--env", "A=env://HOME"},
+		{"--bogus"},
+		{"--env-file", "missing.env"},
+	} {
+		r := s.expect(125, append(append([]string{"secrets", "exec"}, args...), start...)...)
+		noValue(t, r.stderr, "hunter2")
+		if !strings.Contains(r.stderr, "mlseal: error: ") {
+			t.Errorf("%v: no error line: %s", args, r.stderr)
+		}
+	}
+	s.expect(125, "secrets", "exec", "--env", "A=env://HOME")
+	s.expect(127, "secrets", "exec", "--", "no-such-command-mlseal")
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the command started")
+	}
+}
+
+func TestSecretsExecFile(t *testing.T) {
+	s := newSecretsEnv(t)
+	s.sm.PutBinary("cert", []byte("-----BEGIN\x00binary\xff"))
+	r := s.expect(0, "secrets", "exec", "--file", "CERT=secretsmanager://cert", "--", "sh", "-c",
+		`printf '%s\n' "$CERT"; stat -c %a "$CERT"; stat -c %a "$(dirname "$CERT")"; od -An -c "$CERT" | tr -s ' ' | tr -d '\n'`)
+	lines := strings.Split(string(r.stdout), "\n")
+	if len(lines) != 4 || lines[1] != "600" || lines[2] != "700" || !strings.Contains(lines[3], `\0 b i n a r y 377`) {
+		t.Fatalf("child saw %q", r.stdout)
+	}
+	if _, err := os.Stat(lines[0]); err == nil {
+		t.Errorf("secret file %s left behind", lines[0])
+	}
+	// Also removed when the child fails.
+	r = s.expect(3, "secrets", "exec", "--file", "CERT=secretsmanager://cert", "--", "sh", "-c", `echo "$CERT"; exit 3`)
+	if _, err := os.Stat(strings.TrimSpace(string(r.stdout))); err == nil {
+		t.Error("secret file left behind after a failure")
+	}
+	// A NUL byte cannot go into the environment.
+	r = s.expect(125, "secrets", "exec", "--env", "CERT=secretsmanager://cert", "--", "true")
+	if !strings.Contains(r.stderr, "NUL") {
+		t.Errorf("NUL: %s", r.stderr)
+	}
+}
+
+// TestSecretsExecSignals: a signal to mlseal reaches the child, which
+// decides the exit status; secret files are removed.
+func TestSecretsExecSignals(t *testing.T) {
+	s := newSecretsEnv(t)
+	s.ssm.Put("/k", "SecureString", "v")
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		trap string
+		code int
+	}{
+		{syscall.SIGTERM, `trap 'echo got-term; exit 42' TERM`, 42},
+		{syscall.SIGINT, `trap 'echo got-int; exit 43' INT`, 43},
+		{syscall.SIGHUP, `trap 'echo got-hup; exit 44' HUP`, 44},
+		{syscall.SIGTERM, `:`, 128 + int(syscall.SIGTERM)},
+	} {
+		cmd := s.command("secrets", "exec", "--file", "K=ssm:///k", "--", "sh", "-c", tc.trap+`; echo "$K"; while :; do sleep 0.05; done`)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(stdout)
+		path, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err, stderr.String())
+		}
+		cmd.Process.Signal(tc.sig)
+		rest, _ := br.ReadString('\n')
+		err = cmd.Wait()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != tc.code {
+			t.Errorf("%v: exit %d, want %d; stdout %q stderr %q", tc.sig, code, tc.code, rest, stderr.String())
+		}
+		if _, err := os.Stat(strings.TrimSpace(path)); err == nil {
+			t.Errorf("%v: secret file left behind", tc.sig)
+		}
+	}
+}
+
+func TestHasControl(t *testing.T) {
+	for v, want := range map[string]bool{"plain": false, "two\nlines\n": false, "tab\t": false, "\x1b[2J": true, "bell\a": true, "\xff": true, "\u009b": true, "é": false} {
+		if hasControl(v) != want {
+			t.Errorf("hasControl(%q) = %v", v, !want)
+		}
+	}
+}
