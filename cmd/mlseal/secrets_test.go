@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +29,11 @@ type secretsEnv struct {
 func newSecretsEnv(t *testing.T, extra ...string) *secretsEnv {
 	t.Helper()
 	t.Parallel()
+	return newSecretsEnvNoParallel(t, extra...)
+}
+
+func newSecretsEnvNoParallel(t *testing.T, extra ...string) *secretsEnv {
+	t.Helper()
 	s := &secretsEnv{t: t, dir: t.TempDir(), sm: awssecrets.NewSecretsManager(t), ssm: awssecrets.NewSSM(t)}
 	s.env = awssecrets.Environ(os.Environ(), append([]string{
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + s.sm.URL,
@@ -290,4 +297,56 @@ func TestHasControl(t *testing.T) {
 			t.Errorf("hasControl(%q) = %v", v, !want)
 		}
 	}
+}
+
+func TestSecretsServe(t *testing.T) {
+	s := newSecretsEnv(t, "AWS_SESSION_TOKEN=tok-123")
+	s.sm.Put("db", "served")
+	cmd := s.command("secrets", "serve", "--listen", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stderr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr, ok := strings.Cut(strings.TrimSpace(line), "on http://")
+	addr, _, _ = strings.Cut(addr, " ")
+	if !ok {
+		t.Fatalf("startup line %q", line)
+	}
+	get := func(tok string) (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/secretsmanager/get?secretId=db", nil)
+		if tok != "" {
+			req.Header.Set("X-Aws-Parameters-Secrets-Token", tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("tok-123"); code != 200 || !strings.Contains(body, `"SecretString":"served"`) {
+		t.Errorf("%d %s", code, body)
+	}
+	if code, body := get("wrong"); code != 401 || strings.Contains(body, "served") {
+		t.Errorf("wrong token: %d %s", code, body)
+	}
+
+	// Refusals: no token, a non-loopback address.
+	r := s.expect(1, "secrets", "serve", "--token-file", filepath.Join(s.dir, "none"))
+	if !strings.Contains(r.stderr, "mlseal: error:") {
+		t.Error(r.stderr)
+	}
+	s.expect(2, "secrets", "serve", "--listen", "0.0.0.0:0")
+	s2 := newSecretsEnvNoParallel(t)
+	s2.expect(1, "secrets", "serve", "--listen", "127.0.0.1:0")
 }
