@@ -131,6 +131,19 @@ func TestSecretsGet(t *testing.T) {
 		t.Errorf("--ssm-endpoint: %q", r.stdout)
 	}
 
+	// AWS_ENDPOINT_URL, the endpoint of every service, works too.
+	generic := s.command("secrets", "get", "secretsmanager://prod/db#password")
+	generic.Env = awssecrets.Environ(os.Environ(), "AWS_ENDPOINT_URL="+s.sm.URL)
+	if out, err := generic.Output(); err != nil || string(out) != dbPass {
+		t.Errorf("AWS_ENDPOINT_URL: %q %v", out, err)
+	}
+	// A plain http endpoint to another machine is refused.
+	remote := s.command("secrets", "get", "secretsmanager://prod/db#password")
+	remote.Env = awssecrets.Environ(os.Environ(), "AWS_ENDPOINT_URL_SECRETS_MANAGER=http://192.0.2.1:80")
+	if out, err := remote.CombinedOutput(); err == nil || !strings.Contains(string(out), "plain http") {
+		t.Errorf("remote http endpoint: %s %v", out, err)
+	}
+
 	s.sm.Deny("prod/db")
 	r = s.expect(1, "secrets", "get", "secretsmanager://prod/db#password")
 	if !strings.Contains(r.stderr, "secretsmanager://prod/db#password") || !strings.Contains(r.stderr, "access denied") || !strings.Contains(r.stderr, "mlseal: hint:") {
