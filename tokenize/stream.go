@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
+	"sync/atomic"
 )
 
 // Format names a record format.
@@ -188,7 +190,7 @@ func (t *Tokenizer) run(dst io.Writer, src io.Reader, opts Options, detok bool) 
 			data, line, err := rd.next(f, batchSize)
 			if len(data) > 0 {
 				b := &batch{data: data, line: line, done: make(chan struct{})}
-				b.out.Grow(len(data) + len(data)/2 + 512)
+				b.out = *bytes.NewBuffer(getBuf(len(data) + len(data)/2 + 512))
 				select {
 				case ordered <- b:
 				case <-quit:
@@ -261,6 +263,10 @@ func (t *Tokenizer) run(dst io.Writer, src io.Reader, opts Options, detok bool) 
 			st.Rejected += int64(len(b.errs))
 		}
 		st.Records += b.records
+		putBuf(b.data)
+		putBuf(b.out.Bytes())
+		b.data = nil
+		b.out = bytes.Buffer{}
 		if opts.Progress != nil {
 			opts.Progress(Progress{BytesRead: rd.consumed(), Records: st.Records})
 		}
@@ -281,70 +287,81 @@ func positive(v, def int) int {
 	return def
 }
 
-// recordReader cuts the input into batches of whole records.
+// recordReader cuts the input into batches of whole records. Each batch is
+// read straight into a buffer of its own (pooled), and only the partial
+// record at its end is copied to the next.
 type recordReader struct {
 	src       io.Reader
-	buf       []byte // unconsumed input: buf[start:]
-	start     int
+	carry     []byte // the start of a record that the last batch cut off
 	eof       bool
 	err       error
 	maxRecord int
-	line      int64 // line of buf[start]
-	read      int64 // bytes read from src
-	done      int64 // bytes handed out
+	line      int64 // line of carry[0]
+	done      atomic.Int64
 }
 
-func (r *recordReader) consumed() int64 { return r.done }
+func (r *recordReader) consumed() int64 { return r.done.Load() }
 
-// fill reads until at least n bytes are buffered or the input ends.
-func (r *recordReader) fill(n int) {
-	if r.start > 0 {
-		r.buf = append(r.buf[:0], r.buf[r.start:]...)
-		r.start = 0
+var bufPool sync.Pool // *[]byte
+
+func getBuf(n int) []byte {
+	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
 	}
-	for len(r.buf) < n && !r.eof {
-		if cap(r.buf) < n {
-			nb := make([]byte, len(r.buf), n)
-			copy(nb, r.buf)
-			r.buf = nb
-		}
-		k, err := r.src.Read(r.buf[len(r.buf):cap(r.buf)])
-		r.buf = r.buf[:len(r.buf)+k]
-		r.read += int64(k)
+	return make([]byte, 0, n)
+}
+
+func putBuf(b []byte) {
+	if cap(b) > 0 && cap(b) <= 4*DefaultBatchSize {
+		bufPool.Put(&b)
+	}
+}
+
+// readInto reads into buf until it holds n bytes or the input ends.
+func (r *recordReader) readInto(buf []byte, n int) []byte {
+	if cap(buf) < n {
+		nb := make([]byte, len(buf), n)
+		copy(nb, buf)
+		buf = nb
+	}
+	for len(buf) < n && !r.eof {
+		k, err := r.src.Read(buf[len(buf):n])
+		buf = buf[:len(buf)+k]
 		if err == io.EOF {
 			r.eof = true
 		} else if err != nil {
 			r.eof, r.err = true, err
 		}
 	}
+	return buf
 }
 
-// next returns the next batch of whole records, of about size bytes, as a
-// new slice, and the line it starts at. The error is io.EOF after the last
-// batch.
+// next returns the next batch of whole records, of about size bytes, in a
+// buffer that putBuf may recycle, and the line it starts at. The error is
+// io.EOF after the last batch.
 func (r *recordReader) next(f recordFormat, size int) ([]byte, int64, error) {
-	want := size
+	want := max(size, len(r.carry)+size/4)
+	buf := append(getBuf(want), r.carry...)
 	for {
-		r.fill(want)
+		buf = r.readInto(buf, want)
 		if r.err != nil {
 			return nil, r.line, r.err
 		}
-		data := r.buf[r.start:]
-		n := f.split(data, r.eof)
-		if n == 0 && len(data) > 0 && !r.eof {
+		n := f.split(buf, r.eof)
+		if n == 0 && len(buf) > 0 && !r.eof {
 			// No whole record yet: read more, up to the record limit.
-			if len(data) >= r.maxRecord {
+			if len(buf) >= r.maxRecord {
 				return nil, r.line, &RecordError{Line: r.line, Err: fmt.Errorf("%w: a record longer than %d bytes (or an unterminated quoted field)", ErrMalformed, r.maxRecord)}
 			}
-			want = min(2*len(data), r.maxRecord+1)
+			want = min(2*len(buf), r.maxRecord+1)
 			continue
 		}
-		out := bytes.Clone(data[:n])
-		r.start += n
-		r.done += int64(n)
+		r.carry = append(r.carry[:0], buf[n:]...)
+		out := buf[:n]
+		r.done.Add(int64(n))
 		line := r.line
 		r.line += int64(bytes.Count(out, []byte{'\n'}))
-		if r.eof && r.start == len(r.buf) {
+		if r.eof && len(r.carry) == 0 {
 			return out, line, io.EOF
 		}
 		return out, line, nil

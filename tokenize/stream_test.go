@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 const customersCSV = `customer_id,name,email,phone,ssn,card_number,birth_date,notes
@@ -284,13 +285,12 @@ func TestJSONL(t *testing.T) {
 }
 
 func shiftDiff(t *testing.T, a, b string) int {
-	var y1, m1, d1, y2, m2, d2 int
-	fmt.Sscanf(a, "%d-%d-%d", &y1, &m1, &d1)
-	fmt.Sscanf(b, "%d-%d-%d", &y2, &m2, &d2)
-	if y1 != y2 || m1 != m2 {
-		return d2 - d1 + 31*(m2-m1) // good enough within a month boundary for the test dates
+	ta, err1 := time.Parse("2006-01-02", a)
+	tb, err2 := time.Parse("2006-01-02", b)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("dates %q %q", a, b)
 	}
-	return d2 - d1
+	return int(tb.Sub(ta).Hours() / 24)
 }
 
 func TestJSONLErrors(t *testing.T) {
