@@ -11,9 +11,9 @@ go build -o "$work/mlseal" ./cmd/mlseal
 mlseal=$work/mlseal
 in=testdata/flowers.csv
 
-"$mlseal" encrypt --context dataset=flowers -o "$work/flowers.csv.mlseal" "$in"
-"$mlseal" inspect "$work/flowers.csv.mlseal"
-"$mlseal" verify --context dataset=flowers "$work/flowers.csv.mlseal"
-"$mlseal" decrypt --context dataset=flowers -o "$work/flowers.csv" "$work/flowers.csv.mlseal"
+"$mlseal" encrypt --context dataset=flowers -o "$work/flowers.csv.enc" "$in"
+"$mlseal" inspect "$work/flowers.csv.enc"
+"$mlseal" verify --context dataset=flowers "$work/flowers.csv.enc"
+"$mlseal" decrypt --context dataset=flowers -o "$work/flowers.csv" "$work/flowers.csv.enc"
 cmp "$in" "$work/flowers.csv"
-echo "demo: $in ($(wc -c <"$in") bytes) encrypted to $(wc -c <"$work/flowers.csv.mlseal") bytes, decrypted back byte for byte"
+echo "demo: $in ($(wc -c <"$in") bytes) encrypted to $(wc -c <"$work/flowers.csv.enc") bytes, decrypted back byte for byte"

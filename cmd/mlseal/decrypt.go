@@ -55,7 +55,7 @@ required context) must be given here.
 An output file is written under a temporary name and appears only once the
 whole message, signature included, is authenticated; it is created with mode
 0600. Several inputs can be decrypted at once into an existing directory given
-with -o: the .mlseal extension is removed, or .dec added.
+with -o: the --suffix (default .enc) is removed, or .dec added.
 
 Plaintext written to stdout is released frame by frame, each frame
 authenticated; the signature of a signed message is checked only at its end,
@@ -76,9 +76,10 @@ so pass --unsigned-only to refuse signed messages when streaming.
 	return cmd
 }
 
-// decryptedName names the output of decrypting base into a directory.
-func decryptedName(base string) string {
-	if s, ok := strings.CutSuffix(base, encryptedExt); ok && s != "" {
+// decryptedName names the output of decrypting base into a directory: base
+// without the suffix encrypt added, or base + ".dec" when it has none.
+func decryptedName(base, suffix string) string {
+	if s, ok := strings.CutSuffix(base, suffix); ok && s != "" {
 		return s
 	}
 	return base + ".dec"
@@ -124,7 +125,7 @@ func (a *app) decrypt(ctx context.Context, f *decryptFlags, args []string) error
 	if f.dataset.active(args, f.out) {
 		return a.decryptDataset(ctx, f, args)
 	}
-	jobs, dirMode, err := planJobs(args, f.out, decryptedName)
+	jobs, dirMode, err := planJobs(args, f.out, func(base string) string { return decryptedName(base, f.dataset.suffix) })
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,9 @@ import (
 	"github.com/mlseal/mlseal/envelope"
 )
 
-// encryptedExt is appended to file names encrypted into a directory.
-const encryptedExt = ".mlseal"
+// encryptedExt is appended to file names encrypted into a directory or
+// prefix, and removed on decrypt, unless --suffix says otherwise.
+const encryptedExt = ".enc"
 
 type encryptFlags struct {
 	keys        []string
@@ -37,7 +38,7 @@ func (a *app) encryptCmd() *cobra.Command {
 Every --key wraps the data key, so that any one of them can decrypt; the first
 one generates it. Without --key, the default key is used, and created the
 first time. Several inputs can be encrypted at once into an existing directory
-given with -o; each IN is written to DIR/<base>.mlseal.
+given with -o; each IN is written to DIR/<base> plus --suffix (default .enc).
 
 The encryption context (--context) is not secret: it is stored in the message
 and authenticated. Keys named by --require-context-key are authenticated but
@@ -105,7 +106,7 @@ func (a *app) encrypt(ctx context.Context, f *encryptFlags, args []string) error
 	if f.dataset.active(args, f.out) {
 		return a.encryptDataset(ctx, f, args, opts)
 	}
-	jobs, dirMode, err := planJobs(args, f.out, func(base string) string { return base + encryptedExt })
+	jobs, dirMode, err := planJobs(args, f.out, func(base string) string { return base + f.dataset.suffix })
 	if err != nil {
 		return err
 	}

@@ -207,7 +207,7 @@ func TestKMSBatchUsesCache(t *testing.T) {
 	}
 	var enc []string
 	for _, n := range names {
-		enc = append(enc, filepath.Join("enc", n+".mlseal"))
+		enc = append(enc, filepath.Join("enc", n+".enc"))
 	}
 	e.ok(nil, append([]string{"decrypt", "-k", "kms:" + arn, "-o", "dec"}, enc...)...)
 	if got := e.srv.Calls(kmstest.OpDecrypt); got != 1 {
@@ -250,7 +250,7 @@ func TestKMSMeasure10000Files(t *testing.T) {
 			t.Fatal(err)
 		}
 		in = append(in, filepath.Join("in", n))
-		enc = append(enc, filepath.Join("enc", n+".mlseal"))
+		enc = append(enc, filepath.Join("enc", n+".enc"))
 	}
 	start := time.Now()
 	e.ok(nil, append([]string{"encrypt", "-k", "kms:" + arn, "-c", "job=measure", "-o", "enc"}, in...)...)
@@ -267,7 +267,7 @@ func TestKMSMeasure10000Files(t *testing.T) {
 	e.srv.ResetCalls()
 	start = time.Now()
 	for i := range 200 {
-		e.ok(nil, "encrypt", "-k", "kms:"+arn, "-c", "job=measure", "--force", "-o", filepath.Join("enc", "one.mlseal"), in[i])
+		e.ok(nil, "encrypt", "-k", "kms:"+arn, "-c", "job=measure", "--force", "-o", filepath.Join("enc", "one.enc"), in[i])
 	}
 	t.Logf("CLI, one run per file (200 sampled): %v per file, %d KMS calls for 200 files", (time.Since(start) / 200).Round(time.Microsecond), e.srv.Calls(""))
 }

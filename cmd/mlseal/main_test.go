@@ -542,14 +542,14 @@ func TestBatch(t *testing.T) {
 	e.write("two.txt", []byte("second"))
 	e.ok(nil, "encrypt", "-k", "k.key", "-o", "enc", "one.txt", "two.txt")
 
-	bad := e.read("enc/two.txt.mlseal")
+	bad := e.read("enc/two.txt.enc")
 	bad[len(bad)-1] ^= 1
-	e.write("enc/two.txt.mlseal", bad)
-	r := e.fail(4, nil, "decrypt", "-k", "k.key", "-o", "dec", "enc/one.txt.mlseal", "enc/two.txt.mlseal")
-	if !strings.Contains(r.stderr, "mlseal: error: enc/two.txt.mlseal: ") {
+	e.write("enc/two.txt.enc", bad)
+	r := e.fail(4, nil, "decrypt", "-k", "k.key", "-o", "dec", "enc/one.txt.enc", "enc/two.txt.enc")
+	if !strings.Contains(r.stderr, "mlseal: error: enc/two.txt.enc: ") {
 		t.Errorf("no error line for the bad item:\n%s", r.stderr)
 	}
-	if strings.Contains(r.stderr, "one.txt.mlseal:") {
+	if strings.Contains(r.stderr, "one.txt.enc:") {
 		t.Errorf("error line for the good item:\n%s", r.stderr)
 	}
 	if string(e.read("dec/one.txt")) != "first" {
@@ -567,11 +567,11 @@ func TestBatch(t *testing.T) {
 	if !strings.Contains(r.stderr, "2 of 3") || !strings.Contains(r.stderr, "--force") {
 		t.Errorf("batch summary:\n%s", r.stderr)
 	}
-	if !e.exists("enc/three.txt.mlseal") {
+	if !e.exists("enc/three.txt.enc") {
 		t.Error("the good item of a failed batch was not encrypted")
 	}
 	e.ok(nil, "encrypt", "-k", "k.key", "-o", "enc", "--force", "one.txt", "two.txt")
-	e.ok(nil, "decrypt", "-k", "k.key", "-o", "dec", "--force", "enc/one.txt.mlseal", "enc/two.txt.mlseal")
+	e.ok(nil, "decrypt", "-k", "k.key", "-o", "dec", "--force", "enc/one.txt.enc", "enc/two.txt.enc")
 	if string(e.read("dec/two.txt")) != "second" {
 		t.Error("batch with --force")
 	}

@@ -291,7 +291,7 @@ func TestS3Tree(t *testing.T) {
 	}
 	var want []string
 	for rel := range files {
-		want = append(want, "enc/"+rel+".mlseal")
+		want = append(want, "enc/"+rel+".enc")
 	}
 	slices.Sort(want)
 	if got := s.keys("enc/"); !slices.Equal(got, want) {
@@ -352,10 +352,10 @@ func TestS3ResumeAfterFailure(t *testing.T) {
 	s := newS3Env(t)
 	files := s.tree("data", 9)
 	s.ok(nil, "encrypt", "-k", "k.key", "-o", s.url("enc/"), "data")
-	good, _ := s.get("enc/part-00.csv.mlseal")
+	good, _ := s.get("enc/part-00.csv.enc")
 	bad := bytes.Clone(good)
 	bad[len(bad)-1] ^= 1
-	s.put("enc/part-00.csv.mlseal", bad)
+	s.put("enc/part-00.csv.enc", bad)
 
 	r := s.fail(4, nil, "decrypt", "-k", "k.key", "--manifest", "job.jsonl", "-o", "out", s.url("enc/"))
 	if d, sk, f, n := summary(t, r.stderr); d != 8 || sk != 0 || f != 1 || n != 9 {
@@ -370,7 +370,7 @@ func TestS3ResumeAfterFailure(t *testing.T) {
 	}
 	for _, rec := range recs {
 		switch {
-		case rec.Status == "failed" && rec.Input == s.url("enc/part-00.csv.mlseal"):
+		case rec.Status == "failed" && rec.Input == s.url("enc/part-00.csv.enc"):
 			if rec.Error == "" {
 				t.Error("failed record without error")
 			}
@@ -383,7 +383,7 @@ func TestS3ResumeAfterFailure(t *testing.T) {
 		}
 	}
 
-	s.put("enc/part-00.csv.mlseal", good)
+	s.put("enc/part-00.csv.enc", good)
 	r = s.ok(nil, "decrypt", "-k", "k.key", "--manifest", "job.jsonl", "-o", "out", s.url("enc/"))
 	if d, sk, f, _ := summary(t, r.stderr); d != 1 || sk != 8 || f != 0 {
 		t.Errorf("second run: %s", r.stderr)
@@ -395,7 +395,7 @@ func TestS3ResumeAfterFailure(t *testing.T) {
 	}
 	// A source that changed since it was done is done again, and its
 	// existing output needs --force.
-	s.ok(nil, "encrypt", "-k", "k.key", "--force", "-o", s.url("enc/sub/a/01.bin.mlseal"), "data/sub/a/01.bin")
+	s.ok(nil, "encrypt", "-k", "k.key", "--force", "-o", s.url("enc/sub/a/01.bin.enc"), "data/sub/a/01.bin")
 	r = s.fail(4, nil, "decrypt", "-k", "k.key", "--manifest", "job.jsonl", "-o", "out", s.url("enc/"))
 	if d, sk, f, _ := summary(t, r.stderr); d != 0 || sk != 8 || f != 1 || !strings.Contains(r.stderr, "already exists") {
 		t.Errorf("changed source: %s", r.stderr)
