@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -44,6 +46,17 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 	if opts.Endpoint != "" {
 		if err := CheckEndpoint(opts.Endpoint); err != nil {
 			return aws.Config{}, err
+		}
+	}
+	// The SDK applies AWS_ENDPOINT_URL_<SERVICE> inside each client, after
+	// this function: check those settings here, so that none of them sends
+	// requests in the clear.
+	for _, kv := range os.Environ() {
+		name, value, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "AWS_ENDPOINT_URL") && value != "" {
+			if err := CheckEndpoint(value); err != nil {
+				return aws.Config{}, fmt.Errorf("%s: %w", name, err)
+			}
 		}
 	}
 	client := awshttp.NewBuildableClient()

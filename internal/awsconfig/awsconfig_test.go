@@ -40,4 +40,8 @@ func TestLoadWithCABundle(t *testing.T) {
 	if _, err := Load(context.Background(), Options{Endpoint: "http://10.1.2.3"}); err == nil {
 		t.Fatal("plain http to a remote endpoint was accepted")
 	}
+	t.Setenv("AWS_ENDPOINT_URL_KMS", "http://kms.example.com")
+	if _, err := Load(context.Background(), Options{}); err == nil {
+		t.Fatal("plain http in AWS_ENDPOINT_URL_KMS was accepted")
+	}
 }
