@@ -22,6 +22,10 @@ fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$fuzztime" "$1"; }
 fuzz ./envelope/internal/header FuzzParse
 fuzz ./envelope/internal/header FuzzParseContext
 fuzz ./envelope FuzzDecrypt
+fuzz ./secrets FuzzParseRef
+fuzz ./tokenize FuzzCSV
+fuzz ./tokenize FuzzJSONL
+fuzz ./tokenize/ff1 FuzzRoundTrip
 
 echo "== interoperability with the AWS Encryption SDKs"
 (cd bench && go test -count=1 ./...)
