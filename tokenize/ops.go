@@ -63,6 +63,9 @@ type fieldOp struct {
 	// scan
 	detectors []*detector
 	spanOp    string
+
+	cache     *tokenCache // deterministic tokens of recent values
+	ambiguous bool        // fpe: several PRF keys and none pinned
 }
 
 func compileField(ks *Keyset, p *Policy, f *Field) (*fieldOp, error) {
@@ -92,7 +95,10 @@ func compileField(ks *Keyset, p *Policy, f *Field) (*fieldOp, error) {
 		o.hmacPool = &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
 		return nil
 	}
+	o.ambiguous = !o.pinned && len(ks.prfs.PRFs) > 1
 	switch f.Op {
+	case OpDeterministic:
+		o.cache = newTokenCache()
 	case OpFPE:
 		a, err := parseAlphabet(f.Alphabet)
 		if err != nil {
@@ -170,7 +176,13 @@ func (o *fieldOp) tokenize(v, entity string) (string, error) {
 	var err error
 	switch o.f.Op {
 	case OpDeterministic:
-		out, err = o.deterministic(v, o.ad)
+		var ok bool
+		if out, ok = o.cache.get(v); !ok {
+			out, err = o.deterministic(v, o.ad)
+			if err == nil {
+				o.cache.put(v, out)
+			}
+		}
 	case OpFPE:
 		out, err = o.fpe(v, false)
 	case OpHash:
@@ -198,8 +210,8 @@ func (o *fieldOp) detokenize(v string) (string, error) {
 	case OpDeterministic:
 		return o.undeterministic(v, o.ad)
 	case OpFPE:
-		if !o.pinned && len(o.ks.Info().PRF) > 1 {
-			return "", fmt.Errorf("%w: the keyset holds %d PRF keys and FF1 tokens do not say which made them; set prf_key_id in the policy", ErrKeyVersion, len(o.ks.Info().PRF))
+		if o.ambiguous {
+			return "", fmt.Errorf("%w: the keyset holds %d PRF keys and FF1 tokens do not say which made them; set prf_key_id in the policy", ErrKeyVersion, len(o.ks.prfs.PRFs))
 		}
 		out, err := o.fpe(v, true)
 		if err != nil && o.pass && errors.Is(err, ErrValue) {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -361,4 +363,35 @@ func TestFormatDocPolicy(t *testing.T) {
 	if _, err := tk.Tokenize(&out, strings.NewReader(customersCSV), Options{Format: FormatCSV}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestTokenCache checks that cached tokens equal fresh ones, past the
+// cache's capacity (so shards are cleared), from several goroutines.
+func TestTokenCache(t *testing.T) {
+	p := customersPolicy(t)
+	cached := mustNew(t, p)
+	n := 16*cacheShardSize + 5000
+	want := make([]string, n)
+	for i := range n {
+		o := cached.byName["email"]
+		tok, err := o.deterministic(fmt.Sprint("v", i), o.ad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = tok
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for k := range 2 * n {
+				i := (k*7 + g*13) % n
+				got, err := cached.TokenizeValue("email", fmt.Sprint("v", i), "")
+				if err != nil || got != want[i] {
+					t.Errorf("value %d: %q %v, want %q", i, got, err, want[i])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
