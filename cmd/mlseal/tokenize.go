@@ -81,9 +81,10 @@ type tokenizeFlags struct {
 }
 
 const tokenizeLong = `Tokenize the fields of IN (default stdin) that the policy names, writing
-OUT (default stdout). Formats: csv (RFC 4180 with a header row) and jsonl
-(one JSON object per line); the format is taken from IN's extension unless
---format is given.
+OUT (default stdout). Formats: csv (RFC 4180 with a header row), jsonl
+(one JSON object per line) and parquet (string columns; stdin is spooled to
+a temporary file, as Parquet is read from its end); the format is taken from
+IN's extension unless --format is given. Output files are created 0600.
 
 Deterministic and fpe tokens can be reversed with 'mlseal detokenize' and the
 same keyset; hash, mask, redact and date-shift cannot. A record that cannot
