@@ -30,7 +30,7 @@
 // (TokenizeValue, DetokenizeValue), to streams of CSV or JSON Lines
 // records (Tokenize, Detokenize), in parallel with bounded memory and the
 // record order kept, and to Parquet files (TokenizeParquet,
-// DetokenizeParquet). Scan samples records and reports the PII it finds
-// per field, and can draft a Policy. FORMAT.md defines the keyset file, the policy file and
+// DetokenizeParquet). Scan (and ScanParquet) samples records and reports
+// the PII it finds per field, and can draft a Policy. FORMAT.md defines the keyset file, the policy file and
 // every token format exactly.
 package tokenize

@@ -170,3 +170,56 @@ func transformRow(row parquet.Row, ops []*fieldOp, entity []int, detok bool) *Re
 	}
 	return nil
 }
+
+// ScanParquet is Scan for a Parquet file: it reads the first
+// opts.SampleRecords rows (opts.Format is ignored) and reports on every
+// leaf column, numbers included (a card number may be stored as INT64).
+func ScanParquet(src io.ReaderAt, size int64, opts ScanOptions) (*ScanReport, error) {
+	limit := positive(opts.SampleRecords, DefaultSampleRecords)
+	f, err := parquet.OpenFile(src, size)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not a Parquet file: %v", ErrMalformed, err)
+	}
+	cols := f.Schema().Columns()
+	stats := make([]*fieldStats, len(cols))
+	for i, path := range cols {
+		name := parquetFieldName(path)
+		stats[i] = &fieldStats{name: name, hint: hintOf(name), types: map[string]*TypeReport{}}
+	}
+	rep := &ScanReport{}
+	buf := make([]parquet.Row, 256)
+	for _, rg := range f.RowGroups() {
+		if rep.Records >= limit {
+			break
+		}
+		rows := rg.Rows()
+		for rep.Records < limit {
+			n, rerr := rows.ReadRows(buf[:min(len(buf), limit-rep.Records)])
+			for _, row := range buf[:n] {
+				rep.Records++
+				for _, v := range row {
+					if v.IsNull() {
+						continue
+					}
+					s := v.String()
+					if v.Kind() == parquet.ByteArray || v.Kind() == parquet.FixedLenByteArray {
+						s = string(v.ByteArray())
+					}
+					stats[v.Column()].observe(s)
+				}
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				rows.Close()
+				return nil, fmt.Errorf("%w: %v", ErrMalformed, rerr)
+			}
+		}
+		rows.Close()
+	}
+	for _, fs := range stats {
+		rep.Fields = append(rep.Fields, fs.report())
+	}
+	return rep, nil
+}

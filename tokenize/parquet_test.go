@@ -128,3 +128,28 @@ func TestParquet(t *testing.T) {
 		t.Errorf("int64 column: %v", err)
 	}
 }
+
+func TestScanParquet(t *testing.T) {
+	var rows []customerRow
+	for i := range 50 {
+		rows = append(rows, customerRow{CustomerID: fmt.Sprint("C-", i), Email: fmt.Sprintf("u%d@example.com", i),
+			SSN: fmt.Sprintf("%03d-45-%04d", 100+i, 1000+i), BirthDate: "1990-03-01", Age: int64(i)})
+	}
+	data := writeParquet(t, rows, 20)
+	rep, err := ScanParquet(bytes.NewReader(data), int64(len(data)), ScanOptions{SampleRecords: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records != 30 {
+		t.Errorf("%d rows sampled", rep.Records)
+	}
+	got := map[string]string{}
+	for _, f := range rep.Fields {
+		if len(f.Types) > 0 {
+			got[f.Field] = f.Types[0].Type
+		}
+	}
+	if got["email"] != TypeEmail || got["ssn"] != TypeSSN || got["birth_date"] != TypeDateOfBirth {
+		t.Errorf("found %v", got)
+	}
+}

@@ -44,7 +44,7 @@ before use.
 		}),
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.format, "format", "", "record format: csv or jsonl (default: from IN's extension)")
+	fl.StringVar(&f.format, "format", "", "record format: csv, jsonl or parquet (default: from IN's extension)")
 	fl.IntVar(&f.sample, "sample", tokenize.DefaultSampleRecords, "records to read from the start of IN")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fl.StringVar(&f.writePolicy, "write-policy", "", "write a starter policy to `FILE`")
@@ -75,7 +75,17 @@ func (a *app) scan(f *scanFlags, args []string) error {
 		return err
 	}
 	defer closeIn()
-	rep, err := tokenize.Scan(r, tokenize.ScanOptions{Format: format, SampleRecords: f.sample})
+	var rep *tokenize.ScanReport
+	if format == tokenize.FormatParquet {
+		ra, size, cleanup, serr := readerAt(r)
+		if serr != nil {
+			return serr
+		}
+		defer cleanup()
+		rep, err = tokenize.ScanParquet(ra, size, tokenize.ScanOptions{SampleRecords: f.sample})
+	} else {
+		rep, err = tokenize.Scan(r, tokenize.ScanOptions{Format: format, SampleRecords: f.sample})
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", displayName(in, false), err)
 	}

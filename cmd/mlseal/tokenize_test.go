@@ -160,3 +160,21 @@ func TestTokenizeParquetCLI(t *testing.T) {
 		t.Error("detokenized Parquet lacks the emails")
 	}
 }
+
+func TestScanParquetCLI(t *testing.T) {
+	e := newEnv(t)
+	var buf bytes.Buffer
+	type row struct {
+		Email string `parquet:"email"`
+	}
+	w := parquet.NewGenericWriter[row](&buf)
+	w.Write([]row{{"ada@example.com"}, {"alan@example.org"}})
+	w.Close()
+	e.write("in.parquet", buf.Bytes())
+	r := e.ok(nil, "scan", "in.parquet")
+	if !strings.Contains(string(r.stdout), "EMAIL_ADDRESS") {
+		t.Errorf("report:\n%s", r.stdout)
+	}
+	e.write("bad.parquet", []byte("not parquet"))
+	e.fail(1, nil, "scan", "bad.parquet")
+}
