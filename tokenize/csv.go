@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // csvFormat transforms CSV records by column.
@@ -33,6 +34,10 @@ func (t *Tokenizer) newCSV(rd *recordReader, detok bool) (*csvFormat, []byte, er
 	header, perr := r.Read()
 	if perr != nil {
 		return nil, nil, &RecordError{Line: 1, Err: fmt.Errorf("%w: header row: %v", ErrMalformed, perr)}
+	}
+	if len(header) > 0 {
+		// A byte order mark is not part of the first column's name.
+		header[0] = strings.TrimPrefix(header[0], "\ufeff")
 	}
 	f.ncols = len(header)
 	f.ops = make([]*fieldOp, f.ncols)

@@ -315,3 +315,14 @@ func TestJSONLErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestCSVByteOrderMark(t *testing.T) {
+	p, _ := ParsePolicy([]byte(`{"version":1,"fields":[{"name":"a","op":"mask","keep_last":1}]}`))
+	var out bytes.Buffer
+	if _, err := mustNew(t, p).Tokenize(&out, strings.NewReader("\ufeffa,b\nxyz,1\n"), Options{Format: FormatCSV}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "a,b\n**z,1\n" {
+		t.Errorf("got %q", out.String())
+	}
+}
