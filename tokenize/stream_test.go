@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -324,5 +325,72 @@ func TestCSVByteOrderMark(t *testing.T) {
 	}
 	if out.String() != "a,b\n**z,1\n" {
 		t.Errorf("got %q", out.String())
+	}
+}
+
+// rowsReader produces a CSV of n rows without holding it in memory.
+type rowsReader struct {
+	i, n int
+	buf  []byte
+}
+
+func (r *rowsReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.i > r.n {
+			return 0, io.EOF
+		}
+		if r.i == 0 {
+			r.buf = []byte("id,ssn,phone,notes\n")
+		} else {
+			r.buf = fmt.Appendf(r.buf[:0], "%d,%03d-45-%04d,+1 415 555 %04d,%s\n", r.i, 100+r.i%800, r.i%10000, r.i%10000, strings.Repeat("x", 150))
+		}
+		r.i++
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// TestBoundedMemory streams about 20 MB through Tokenize and checks that the
+// heap stays small: memory is bounded by the batches in flight, not by the
+// input.
+func TestBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 20 MB")
+	}
+	p, _ := ParsePolicy([]byte(`{"version":1,"fields":[
+		{"name":"ssn","op":"fpe","alphabet":"digits","separators":"-"},
+		{"name":"phone","op":"hash"}]}`))
+	tk := mustNew(t, p)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	var peak uint64
+	calls := 0
+	st, err := tk.Tokenize(io.Discard, &rowsReader{n: 110000}, Options{Format: FormatCSV, BatchSize: 64 << 10, Workers: 2,
+		Progress: func(Progress) {
+			calls++
+			if calls%20 == 0 {
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapAlloc)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Records != 110000 {
+		t.Errorf("%d records", st.Records)
+	}
+	if grew := int64(peak) - int64(base); grew > 24<<20 {
+		t.Errorf("heap grew by %d MB while streaming 20 MB", grew>>20)
+	}
+}
+
+func TestFPEAllocs(t *testing.T) {
+	tk := mustNew(t, customersPolicy(t))
+	o := tk.byName["ssn"]
+	if n := testing.AllocsPerRun(100, func() { o.tokenize("123-45-6789", "") }); n > 1 {
+		t.Errorf("fpe of an SSN allocates %v times, want 1 (the result)", n)
 	}
 }
