@@ -99,7 +99,7 @@ type Reader struct {
 // so that the frame decoder's workers, which call finish, do not keep a
 // dropped Reader reachable.
 type trailer struct {
-	src    *bufio.Reader
+	src    io.Reader
 	sum    hash.Hash // the signature hash, nil when unsigned
 	verify *ecdsa.PublicKey
 }
@@ -112,14 +112,19 @@ type trailer struct {
 // whose stored encryption context disagrees with opts.Context, or whose
 // header does not authenticate under the unwrapped data key.
 func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, error) {
-	br := bufio.NewReaderSize(src, 64<<10)
+	// The header is read through a buffer, for its many small fields; the
+	// body is read around it, straight into frame buffers, once the bytes
+	// the buffer read ahead are used up.
+	br := bufio.NewReaderSize(src, 16<<10)
 	o, err := openHeader(ctx, br, &opts)
 	if err != nil {
 		return nil, err
 	}
+	ahead, _ := br.Peek(br.Buffered())
+	body := io.MultiReader(bytes.NewReader(ahead), src)
 	h := o.h
 	r := &Reader{
-		trailer:   &trailer{src: br, verify: o.verify},
+		trailer:   &trailer{src: body, verify: o.verify},
 		h:         publicHeader(h),
 		aead:      o.aead,
 		messageID: h.MessageID,
@@ -133,7 +138,7 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 		r.sum.Write(h.AuthTag)
 	}
 	if h.ContentType == header.Framed {
-		d := frame.NewDecoder(br, o.aead, h.MessageID, int(h.FrameLength), positiveOr(opts.Workers, runtime.GOMAXPROCS(0)), r.sum)
+		d := frame.NewDecoder(body, o.aead, h.MessageID, int(h.FrameLength), positiveOr(opts.Workers, runtime.GOMAXPROCS(0)), r.sum)
 		d.Finish = r.trailer.finish
 		r.body = d
 		// A Reader dropped before the end must not keep its workers running.
@@ -386,11 +391,12 @@ func (r *trailer) finish() error {
 			return fmt.Errorf("%w: the message signature does not verify", ErrAuthentication)
 		}
 	}
-	switch _, err := r.src.ReadByte(); err {
-	case io.EOF:
-		return nil
-	case nil:
+	var extra [1]byte
+	switch n, err := io.ReadFull(r.src, extra[:]); {
+	case n > 0:
 		return fmt.Errorf("%w: bytes follow the end of the message", ErrMalformed)
+	case err == io.EOF:
+		return nil
 	default:
 		return err
 	}
