@@ -20,6 +20,8 @@ type keygenFlags struct {
 	bits      int
 	out       string
 	publicOut string
+	keys      []string // token-keyset: the envelope keys that wrap it
+	kms       kmsFlags
 }
 
 func (a *app) keygenCmd() *cobra.Command {
@@ -35,6 +37,10 @@ to hand to whoever should only encrypt. An existing file is never
 overwritten. The namespace and name are stored in every message the key
 encrypts, and must be the same when decrypting.
 
+A token-keyset (--kind token-keyset --key REF) holds the keys of 'mlseal
+tokenize', encrypted with the envelope key REF; it is the same as 'mlseal
+tokenize keygen'.
+
 ` + exitCodeHelp,
 		Args: cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
@@ -42,17 +48,22 @@ encrypts, and must be the same when decrypting.
 		}),
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.kind, "kind", keyfile.KindRawAES, "key `KIND`: "+keyfile.KindRawAES+" or "+keyfile.KindRawRSA)
+	fl.StringVar(&f.kind, "kind", keyfile.KindRawAES, "key `KIND`: "+keyfile.KindRawAES+", "+keyfile.KindRawRSA+" or token-keyset")
 	fl.StringVar(&f.namespace, "namespace", keyfile.DefaultNamespace, "key namespace (the provider id in messages)")
 	fl.StringVar(&f.name, "name", "", "key name (default: FILE's base name without extension)")
 	fl.IntVar(&f.bits, "bits", 0, fmt.Sprintf("key size: raw-aes 128, 192 or 256 (default %d), raw-rsa 2048 to 8192 (default %d)", keyfile.DefaultAESBits, keyfile.DefaultRSABits))
 	fl.StringVarP(&f.out, "output", "o", "", "key `FILE` to create")
 	fl.StringVar(&f.publicOut, "public-out", "", "also write a public-only copy of a raw-rsa key to `FILE`")
+	fl.StringArrayVarP(&f.keys, "key", "k", nil, "token-keyset: envelope key `REF` that wraps the keyset (repeatable; default: the default key)")
+	f.kms.addFlags(fl, false)
 	return cmd
 }
 
 func (a *app) keygen(cmd *cobra.Command, f *keygenFlags) error {
 	hint := fmt.Sprintf("see '%s --help'", cmd.CommandPath())
+	if f.kind == "token-keyset" {
+		return a.tokenKeygen(cmd.Context(), f.keys, &f.kms, f.out, nil)
+	}
 	switch {
 	case isStd(f.out):
 		p, _ := keyfile.DefaultPath()
