@@ -106,6 +106,12 @@ func (d *Decoder) advance() bool {
 		d.cur = nil
 		if final {
 			d.fail(io.EOF)
+			// Every frame has been released: the buffers can serve other
+			// messages.
+			for _, j := range d.free {
+				j.release(d.frameLen)
+			}
+			d.free = nil
 			return false
 		}
 	}

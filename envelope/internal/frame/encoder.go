@@ -15,7 +15,7 @@ var ErrClosed = errors.New("write after close")
 // Encoder seals a stream of plaintext into frames and writes them to dst in
 // order. With more than one worker, frames are sealed in parallel while the
 // caller's goroutine fills the next buffer and writes finished frames; at
-// most workers+2 frames are in memory at once.
+// most workers+4 frames are in memory at once.
 type Encoder struct {
 	crypter
 	dst      io.Writer
@@ -52,7 +52,10 @@ func NewEncoder(dst io.Writer, aead cipher.AEAD, messageID []byte, frameLen, wor
 		inline:  workers == 1,
 	}
 	if workers > 1 {
-		e.maxJobs = workers + 2
+		// Measured on 2 cores: two more frames in flight than workers plus
+		// the two being filled keep every worker busy while the caller
+		// reads and writes.
+		e.maxJobs = workers + 4
 	}
 	e.pool.fn = e.sealJob
 	return e
@@ -140,6 +143,11 @@ func (e *Encoder) Close() error {
 		return e.err
 	}
 	e.err = ErrClosed
+	// Every frame has been written: the buffers can serve other messages.
+	for _, j := range e.free {
+		j.release(e.frameLen)
+	}
+	e.free = nil
 	return nil
 }
 
@@ -212,25 +220,23 @@ func (e *Encoder) ReadFrom(r io.Reader) (int64, error) {
 		j := e.cur
 		if j.n == e.frameLen {
 			// j is full; it is a regular frame only if more plaintext
-			// follows, which the next frame's read tells.
+			// follows. One byte tells, and j goes to the workers before
+			// the rest of the next frame is read.
 			next := e.acquire()
 			if next == nil {
 				break
 			}
 			next.grow(e.frameLen, e.frameLen)
-			m, err := io.ReadFull(r, next.buf[contentOff:contentOff+e.frameLen])
-			total += int64(m)
-			next.n = m
-			if m > 0 {
-				e.cur = next
-				if !e.dispatch(j) {
-					break
-				}
-			} else {
+			m, err := io.ReadFull(r, next.buf[contentOff:contentOff+1])
+			if m == 0 {
 				e.free = append(e.free, next)
-			}
-			if err != nil {
 				return total, readErr(err)
+			}
+			total++
+			next.n = 1
+			e.cur = next
+			if !e.dispatch(j) {
+				break
 			}
 			continue
 		}

@@ -19,6 +19,7 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"hash"
 
 	"github.com/mlseal/mlseal/envelope/internal/header"
@@ -59,18 +60,49 @@ type job struct {
 }
 
 // grow makes room for n content bytes plus the tag, keeping the content.
-// Buffers start small and double, so that a small message never pays for a
-// whole frame.
+// A whole-frame buffer left by an earlier message is reused when there is
+// one; otherwise buffers start small and double, so that a small message
+// never pays for a whole frame, and a frame length declared by a message
+// costs memory only as the frame's bytes arrive.
 func (j *job) grow(n, frameLen int) {
 	need := contentOff + n + tagLen
 	if need <= len(j.buf) {
 		return
 	}
-	size := max(need, 2*len(j.buf))
-	size = min(size, contentOff+frameLen+tagLen)
-	b := make([]byte, size)
+	full := contentOff + frameLen + tagLen
+	b := reuse(full)
+	if b == nil {
+		b = make([]byte, min(max(need, 2*len(j.buf)), full))
+	}
 	copy(b, j.buf)
 	j.buf = b
+}
+
+// release gives j's buffer back for reuse by later messages, if it is a
+// whole frame's. Reuse matters beyond allocation: a stream of messages that
+// allocates frame buffers keeps the garbage collector busy, and its stack
+// scans must wait for workers inside AES-GCM assembly, which cannot be
+// preempted, spinning a core meanwhile.
+func (j *job) release(frameLen int) {
+	if len(j.buf) == contentOff+frameLen+tagLen {
+		pool, _ := buffers.LoadOrStore(len(j.buf), new(sync.Pool))
+		pool.(*sync.Pool).Put(&j.buf)
+	}
+	j.buf, j.out, j.src = nil, nil, nil
+}
+
+// buffers holds a *sync.Pool of whole-frame buffers per buffer length.
+var buffers sync.Map
+
+func reuse(size int) []byte {
+	pool, ok := buffers.Load(size)
+	if !ok {
+		return nil
+	}
+	if b, ok := pool.(*sync.Pool).Get().(*[]byte); ok {
+		return *b
+	}
+	return nil
 }
 
 // crypter holds what sealing and opening frames of one message need.
