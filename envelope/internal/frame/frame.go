@@ -19,8 +19,8 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"fmt"
-	"sync"
 	"hash"
+	"sync"
 
 	"github.com/mlseal/mlseal/envelope/internal/header"
 )
