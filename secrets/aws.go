@@ -276,45 +276,76 @@ type AWSOptions struct {
 // backoff, up to awsconfig.MaxAttempts attempts in all.
 func NewProviders(opts AWSOptions) Providers {
 	return Providers{
-		SchemeSecretsManager: &lazySecretsManager{opts: opts},
-		SchemeSSM:            &lazySSM{opts: opts},
-		SchemeEnv:            Env{},
-		SchemeFile:           File{},
+		SchemeSecretsManager: &lazy[*SecretsManager]{build: func(ctx context.Context) (*SecretsManager, error) {
+			cfg, err := awsconfig.Load(ctx, awsconfig.Options{Region: opts.Region, Timeout: opts.Timeout})
+			if err != nil {
+				return nil, err
+			}
+			client := secretsmanager.NewFromConfig(cfg, append([]func(*secretsmanager.Options){func(o *secretsmanager.Options) {
+				if opts.SecretsManagerEndpoint != "" {
+					o.BaseEndpoint = aws.String(opts.SecretsManagerEndpoint)
+				}
+			}}, opts.SecretsManagerOptions...)...)
+			if err := checkClientEndpoint("secrets manager", client.Options().BaseEndpoint); err != nil {
+				return nil, err
+			}
+			return NewSecretsManager(client), nil
+		}},
+		SchemeSSM: &lazy[*SSM]{build: func(ctx context.Context) (*SSM, error) {
+			cfg, err := awsconfig.Load(ctx, awsconfig.Options{Region: opts.Region, Timeout: opts.Timeout})
+			if err != nil {
+				return nil, err
+			}
+			client := ssm.NewFromConfig(cfg, append([]func(*ssm.Options){func(o *ssm.Options) {
+				if opts.SSMEndpoint != "" {
+					o.BaseEndpoint = aws.String(opts.SSMEndpoint)
+				}
+			}}, opts.SSMOptions...)...)
+			if err := checkClientEndpoint("ssm", client.Options().BaseEndpoint); err != nil {
+				return nil, err
+			}
+			return NewSSM(client), nil
+		}},
+		SchemeEnv:  Env{},
+		SchemeFile: File{},
 	}
 }
 
-type lazySecretsManager struct {
-	opts AWSOptions
-	mu   sync.Mutex
-	p    *SecretsManager
+// checkClientEndpoint applies the https-only rule to the endpoint a client
+// ends up with, whichever setting it came from.
+func checkClientEndpoint(service string, endpoint *string) error {
+	if endpoint == nil {
+		return nil
+	}
+	if err := awsconfig.CheckEndpoint(*endpoint); err != nil {
+		return fmt.Errorf("%s: %w", service, err)
+	}
+	return nil
 }
 
-func (l *lazySecretsManager) get(ctx context.Context) (*SecretsManager, error) {
+// lazy is a BatchProvider built on first use, so that env:// and file://
+// references need no AWS configuration.
+type lazy[P BatchProvider] struct {
+	build func(context.Context) (P, error)
+	mu    sync.Mutex
+	p     P
+	built bool
+}
+
+func (l *lazy[P]) get(ctx context.Context) (P, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.p != nil {
-		return l.p, nil
-	}
-	cfg, err := awsconfig.Load(ctx, awsconfig.Options{Region: l.opts.Region, Timeout: l.opts.Timeout})
-	if err != nil {
-		return nil, err
-	}
-	fns := []func(*secretsmanager.Options){func(o *secretsmanager.Options) {
-		if l.opts.SecretsManagerEndpoint != "" {
-			o.BaseEndpoint = aws.String(l.opts.SecretsManagerEndpoint)
+	if !l.built {
+		p, err := l.build(ctx)
+		if err != nil {
+			return p, err
 		}
-	}}
-	client := secretsmanager.NewFromConfig(cfg, append(fns, l.opts.SecretsManagerOptions...)...)
-	if ep := client.Options().BaseEndpoint; ep != nil {
-		if err := awsconfig.CheckEndpoint(*ep); err != nil {
-			return nil, fmt.Errorf("secrets manager: %w", err)
-		}
+		l.p, l.built = p, true
 	}
-	l.p = NewSecretsManager(client)
 	return l.p, nil
 }
 
-func (l *lazySecretsManager) Fetch(ctx context.Context, ref Ref) (Secret, error) {
+func (l *lazy[P]) Fetch(ctx context.Context, ref Ref) (Secret, error) {
 	p, err := l.get(ctx)
 	if err != nil {
 		return Secret{}, &Error{Ref: ref, Err: err}
@@ -322,62 +353,13 @@ func (l *lazySecretsManager) Fetch(ctx context.Context, ref Ref) (Secret, error)
 	return p.Fetch(ctx, ref)
 }
 
-func (l *lazySecretsManager) BatchSize() int { return SecretsManagerBatchSize }
+// BatchSize and Batchable depend on the provider's kind only, so they are
+// answered without building it.
+func (l *lazy[P]) BatchSize() int { var p P; return p.BatchSize() }
 
-func (l *lazySecretsManager) Batchable(ref Ref) bool { return (&SecretsManager{}).Batchable(ref) }
+func (l *lazy[P]) Batchable(ref Ref) bool { var p P; return p.Batchable(ref) }
 
-func (l *lazySecretsManager) FetchBatch(ctx context.Context, refs []Ref) ([]Secret, []error, error) {
-	p, err := l.get(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p.FetchBatch(ctx, refs)
-}
-
-type lazySSM struct {
-	opts AWSOptions
-	mu   sync.Mutex
-	p    *SSM
-}
-
-func (l *lazySSM) get(ctx context.Context) (*SSM, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.p != nil {
-		return l.p, nil
-	}
-	cfg, err := awsconfig.Load(ctx, awsconfig.Options{Region: l.opts.Region, Timeout: l.opts.Timeout})
-	if err != nil {
-		return nil, err
-	}
-	fns := []func(*ssm.Options){func(o *ssm.Options) {
-		if l.opts.SSMEndpoint != "" {
-			o.BaseEndpoint = aws.String(l.opts.SSMEndpoint)
-		}
-	}}
-	client := ssm.NewFromConfig(cfg, append(fns, l.opts.SSMOptions...)...)
-	if ep := client.Options().BaseEndpoint; ep != nil {
-		if err := awsconfig.CheckEndpoint(*ep); err != nil {
-			return nil, fmt.Errorf("ssm: %w", err)
-		}
-	}
-	l.p = NewSSM(client)
-	return l.p, nil
-}
-
-func (l *lazySSM) Fetch(ctx context.Context, ref Ref) (Secret, error) {
-	p, err := l.get(ctx)
-	if err != nil {
-		return Secret{}, &Error{Ref: ref, Err: err}
-	}
-	return p.Fetch(ctx, ref)
-}
-
-func (l *lazySSM) BatchSize() int { return SSMBatchSize }
-
-func (l *lazySSM) Batchable(ref Ref) bool { return ref.scheme == SchemeSSM }
-
-func (l *lazySSM) FetchBatch(ctx context.Context, refs []Ref) ([]Secret, []error, error) {
+func (l *lazy[P]) FetchBatch(ctx context.Context, refs []Ref) ([]Secret, []error, error) {
 	p, err := l.get(ctx)
 	if err != nil {
 		return nil, nil, err
