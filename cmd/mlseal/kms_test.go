@@ -37,18 +37,7 @@ func (e *kmsEnv) run(stdin []byte, args ...string) result {
 		"AWS_REGION=us-east-1", "AWS_CONFIG_FILE="+filepath.Join(home, "none"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "none"),
 		"AWS_EC2_METADATA_DISABLED=true", "AWS_ENDPOINT_URL=", "AWS_ENDPOINT_URL_KMS=")
 	cmd.Stdin = bytes.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			e.t.Fatalf("mlseal %s: %v", strings.Join(args, " "), err)
-		}
-		code = ee.ExitCode()
-	}
-	return result{code: code, stdout: stdout.Bytes(), stderr: stderr.String()}
+	return runCmd(e.t, cmd, args)
 }
 
 func (e *kmsEnv) ok(stdin []byte, args ...string) result {

@@ -76,6 +76,13 @@ func (e *env) run(stdin []byte, args ...string) result {
 	home := filepath.Join(filepath.Dir(e.dir), "home")
 	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+e.config, "AppData="+e.config)
 	cmd.Stdin = bytes.NewReader(stdin)
+	return runCmd(e.t, cmd, args)
+}
+
+// runCmd runs an mlseal command and returns its exit code and output; it
+// fails the test if the command cannot be run at all.
+func runCmd(t testing.TB, cmd *exec.Cmd, args []string) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -83,7 +90,7 @@ func (e *env) run(stdin []byte, args ...string) result {
 	if err != nil {
 		ee, ok := err.(*exec.ExitError)
 		if !ok {
-			e.t.Fatalf("mlseal %s: %v", strings.Join(args, " "), err)
+			t.Fatalf("mlseal %s: %v", strings.Join(args, " "), err)
 		}
 		code = ee.ExitCode()
 	}

@@ -61,18 +61,7 @@ func (s *s3env) run(stdin []byte, args ...string) result {
 
 func (s *s3env) runCmd(cmd *exec.Cmd, args []string) result {
 	s.t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			s.t.Fatalf("mlseal %s: %v", strings.Join(args, " "), err)
-		}
-		code = ee.ExitCode()
-	}
-	return result{code: code, stdout: stdout.Bytes(), stderr: stderr.String()}
+	return runCmd(s.t, cmd, args)
 }
 
 func (s *s3env) ok(stdin []byte, args ...string) result {

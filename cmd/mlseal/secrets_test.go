@@ -53,18 +53,7 @@ func (s *secretsEnv) command(args ...string) *exec.Cmd {
 func (s *secretsEnv) run(args ...string) result {
 	s.t.Helper()
 	cmd := s.command(args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			s.t.Fatalf("mlseal %s: %v", strings.Join(args, " "), err)
-		}
-		code = ee.ExitCode()
-	}
-	return result{code: code, stdout: stdout.Bytes(), stderr: stderr.String()}
+	return runCmd(s.t, cmd, args)
 }
 
 func (s *secretsEnv) expect(code int, args ...string) result {
