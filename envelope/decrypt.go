@@ -120,8 +120,11 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 	if err != nil {
 		return nil, err
 	}
-	ahead, _ := br.Peek(br.Buffered())
-	body := io.MultiReader(bytes.NewReader(ahead), src)
+	var body io.Reader = br
+	if any(br) != any(src) { // not the caller's own bufio.Reader, returned as is
+		ahead, _ := br.Peek(br.Buffered())
+		body = io.MultiReader(bytes.NewReader(ahead), src)
+	}
 	h := o.h
 	r := &Reader{
 		trailer:   &trailer{src: body, verify: o.verify},

@@ -1,6 +1,7 @@
 package envelope_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -128,6 +129,28 @@ func TestRoundTripReadFrom(t *testing.T) {
 	boom := errors.New("boom")
 	if _, err := io.Copy(w, iotest.ErrReader(boom)); !errors.Is(err, boom) {
 		t.Fatalf("io.Copy from a failing reader: %v", err)
+	}
+}
+
+// TestBufferedSource decrypts from a caller's bufio.Reader, which
+// bufio.NewReaderSize inside Decrypt returns as is: the bytes it has read
+// ahead must be read once, not twice.
+func TestBufferedSource(t *testing.T) {
+	kr := testKeyring(t, "k")
+	pt := randomBytes(300 << 10)
+	ct, err := envelope.EncryptBytes(ctx, pt, envelope.EncryptOptions{Keyring: kr, FrameLength: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{16, 4096, 64 << 10, 1 << 20} {
+		r, err := envelope.Decrypt(ctx, bufio.NewReaderSize(bytes.NewReader(ct), size), envelope.DecryptOptions{Keyring: kr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("bufio.Reader of %d bytes: %v", size, err)
+		}
 	}
 }
 
