@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -107,12 +108,15 @@ type Cache struct {
 	wg     sync.WaitGroup
 
 	hits, misses, stale, calls, errors, refreshes, evictions atomic.Uint64
+	// uses numbers uses in order, for least-recently-used eviction without
+	// reading a clock on the hit path.
+	uses atomic.Uint64
 }
 
 type entry struct {
 	ref   Ref // source, without key
 	state atomic.Pointer[state]
-	used  atomic.Bool // set on use, cleared by the eviction scan
+	used  atomic.Uint64 // the cache's use count at this entry's last use
 
 	mu       sync.Mutex
 	inflight *call
@@ -232,9 +236,7 @@ func (c *Cache) Get(ctx context.Context, ref Ref) (Secret, error) {
 					c.refreshAhead(e, ctx)
 				}
 				c.hits.Add(1)
-				if !e.used.Load() {
-					e.used.Store(true)
-				}
+				e.used.Store(c.uses.Add(1))
 				return st.get(ref)
 			}
 		}
@@ -257,7 +259,7 @@ func (c *Cache) slow(ctx context.Context, ref Ref) (Secret, error) {
 	}
 	c.misses.Add(1)
 	e := c.entry(ref)
-	e.used.Store(true)
+	e.used.Store(c.uses.Add(1))
 	e.mu.Lock()
 	st := e.state.Load()
 	now := c.now()
@@ -426,23 +428,13 @@ func (c *Cache) entry(ref Ref) *entry {
 	return e
 }
 
-// evict drops one entry of m: the first not used since the last scan,
-// clearing the marks of those it passes (second chance).
+// evict drops the least recently used entry of m.
 func (c *Cache) evict(m map[string]*entry) {
 	var victim string
-	for round := 0; round < 2 && victim == ""; round++ {
-		for k, e := range m {
-			if !e.used.Load() {
-				victim = k
-				break
-			}
-			e.used.Store(false)
-		}
-	}
-	if victim == "" {
-		for k := range m {
-			victim = k
-			break
+	oldest := uint64(math.MaxUint64)
+	for k, e := range m {
+		if u := e.used.Load(); u < oldest {
+			victim, oldest = k, u
 		}
 	}
 	m[victim].state.Load().stop()
@@ -501,7 +493,7 @@ func (c *Cache) Prefetch(ctx context.Context, refs ...Ref) error {
 		}
 		seen[r.source] = true
 		e := c.entry(r)
-		e.used.Store(true)
+		e.used.Store(c.uses.Add(1))
 		e.mu.Lock()
 		st := e.state.Load()
 		switch {
