@@ -84,9 +84,9 @@ func (j *job) grow(n, frameLen int) {
 // scans must wait for workers inside AES-GCM assembly, which cannot be
 // preempted, spinning a core meanwhile.
 func (j *job) release(frameLen int) {
-	if len(j.buf) == contentOff+frameLen+tagLen {
-		pool, _ := buffers.LoadOrStore(len(j.buf), new(sync.Pool))
-		pool.(*sync.Pool).Put(&j.buf)
+	if b := j.buf; len(b) == contentOff+frameLen+tagLen {
+		pool, _ := buffers.LoadOrStore(len(b), new(sync.Pool))
+		pool.(*sync.Pool).Put(&b)
 	}
 	j.buf, j.out, j.src = nil, nil, nil
 }

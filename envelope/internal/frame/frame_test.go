@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/sha512"
 	"io"
+	"runtime"
 	"testing"
 )
 
@@ -64,5 +65,39 @@ func TestSteadyStateAllocs(t *testing.T) {
 		if a := testing.AllocsPerRun(200, func() { io.ReadFull(d, frame) }); a != 0 {
 			t.Errorf("decoder with %d workers: %v allocations per frame", workers, a)
 		}
+	}
+}
+
+// TestBufferReuse: the whole-frame buffers of finished messages serve the
+// next ones, so that a stream of messages does not allocate frame buffers.
+func TestBufferReuse(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	const frameLen = 64 << 10
+	plain := bytes.Repeat([]byte{'x'}, 5*frameLen+1)
+	var msg bytes.Buffer
+	roundTrip := func() {
+		msg.Reset()
+		e := NewEncoder(&msg, testAEAD(t), testID, frameLen, 2, nil)
+		e.Write(plain)
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		d := NewDecoder(bytes.NewReader(msg.Bytes()), testAEAD(t), testID, frameLen, 2, nil)
+		if _, err := d.WriteTo(io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roundTrip()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 10 {
+		roundTrip()
+	}
+	runtime.ReadMemStats(&after)
+	// Without reuse each round trip allocates at least 8 frame buffers.
+	if perTrip := (after.TotalAlloc - before.TotalAlloc) / 10; perTrip > 2*frameLen {
+		t.Fatalf("%d bytes allocated per round trip of a 6-frame message: frame buffers are not reused", perTrip)
 	}
 }
