@@ -1,8 +1,8 @@
 package envelope_test
 
 // Tests from a review of envelope against the AWS Encryption SDK
-// specification. Those named TestReview... demonstrate a defect and fail
-// until it is fixed; the others check the hand-built messages they use.
+// specification: messages built byte by byte from the specification, and
+// the edge cases the review found, each fixed and kept here as a guard.
 
 import (
 	"bytes"
@@ -165,13 +165,11 @@ func TestHandBuiltMessagesDecrypt(t *testing.T) {
 	}
 }
 
-// TestReviewDuplicateRequiredContextKey: a key listed twice in
-// RequiredContextKeys makes Encrypt authenticate the header with an empty
-// value for it (encrypt.go:79-81 deletes the pair on the first pass and
-// reads "" on the second), while the keyring bound the data key to the real
-// value. The message written can never be decrypted. Encrypt must either
-// refuse the list or write a message that opens.
-func TestReviewDuplicateRequiredContextKey(t *testing.T) {
+// TestDuplicateRequiredContextKey: a key listed twice in
+// RequiredContextKeys is required once, and the message opens with it. (It
+// once authenticated the header with an empty value for the key while the
+// keyring bound the data key to the real one.)
+func TestDuplicateRequiredContextKey(t *testing.T) {
 	kr := testKeyring(t, "k")
 	ec := map[string]string{"tenant": "acme", "purpose": "training"}
 	ct, err := envelope.EncryptBytes(ctx, []byte("rows"), envelope.EncryptOptions{
@@ -186,13 +184,12 @@ func TestReviewDuplicateRequiredContextKey(t *testing.T) {
 	}
 }
 
-// TestReviewUnsignedSuiteWithPublicKeyContext: default-cmm.md, Decrypt
+// TestUnsignedSuiteWithPublicKeyContext: default-cmm.md, Decrypt
 // Materials: "If the algorithm suite does not contain a signing algorithm,
 // but the encryption context includes the reserved aws-crypto-public-key
 // key, the operation MUST fail without returning any decryption
-// materials." Decrypt checks the key only for signed suites
-// (decrypt.go:150-158).
-func TestReviewUnsignedSuiteWithPublicKeyContext(t *testing.T) {
+// materials."
+func TestUnsignedSuiteWithPublicKeyContext(t *testing.T) {
 	kr := reviewKeyring(t)
 	ct := handMessage{
 		context:   map[string]string{"aws-crypto-public-key": "A5pf3xAAzq0HbSyDnCANbBzP8FDYtCoYyjRg6S/RXSNh3OG0W5hVPEIjslaF0ZXhRA=="},
@@ -205,13 +202,10 @@ func TestReviewUnsignedSuiteWithPublicKeyContext(t *testing.T) {
 	}
 }
 
-// TestReviewNegativeMaxNonFramedSizePanics: a negative
-// DecryptOptions.MaxNonFramedSize becomes a huge uint64 limit
-// (decrypt.go:289), so the content length a hostile non-framed body
-// declares goes straight to make (decrypt.go:292), which panics. The
-// specification also caps that field: message-body.md, "The value of this
-// field MUST NOT be greater than 2^36 - 32".
-func TestReviewNegativeMaxNonFramedSizePanics(t *testing.T) {
+// TestNegativeMaxNonFramedSize: a negative DecryptOptions.MaxNonFramedSize
+// means the default, and the length a hostile non-framed body declares never
+// reaches an allocation: message-body.md caps it at 2^36 - 32.
+func TestNegativeMaxNonFramedSize(t *testing.T) {
 	kr := reviewKeyring(t)
 	for _, declared := range []uint64{1 << 62, 1<<64 - 1} {
 		ct := handMessage{nonFramed: true, declaredLen: declared}.build(t, kr)
@@ -229,13 +223,10 @@ func TestReviewNegativeMaxNonFramedSizePanics(t *testing.T) {
 	}
 }
 
-// TestReviewAbandonedReaderLeaksWorkers: a Reader with more than one worker
-// starts its goroutines on the first frame and stops them only when the
-// body ends or fails (frame/decoder.go:141-145). A consumer that stops
-// reading early, as a server does when its client goes away, cannot stop
-// them: Reader has no Close, and the goroutines keep the Decoder and its
-// frame buffers reachable, so they are never collected.
-func TestReviewAbandonedReaderLeaksWorkers(t *testing.T) {
+// TestAbandonedReaderStopsWorkers: a Reader dropped before the end of its
+// message, as a server drops one when its client goes away, does not keep
+// its worker goroutines (and their frame buffers) alive.
+func TestAbandonedReaderStopsWorkers(t *testing.T) {
 	kr := testKeyring(t, "k")
 	ct, err := envelope.EncryptBytes(ctx, randomBytes(64<<10), envelope.EncryptOptions{Keyring: kr, FrameLength: 4096})
 	if err != nil {
@@ -283,12 +274,9 @@ func (w *failAfterFinal) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
-// TestReviewSignedCloseErrorNotSticky: when writing the signature fails,
-// Close returns the error once, but encrypt.go:172 has already cleared the
-// writer's state, so a second Close returns nil for a message that has no
-// signature. STYLE.md: "Readers and writers remember their first error and
-// return it again on every later call."
-func TestReviewSignedCloseErrorNotSticky(t *testing.T) {
+// TestSignedCloseErrorIsSticky: when writing the signature fails, Close
+// returns that error again on every later call, and so does Write.
+func TestSignedCloseErrorIsSticky(t *testing.T) {
 	dst := &failAfterFinal{footerErr: errors.New("disk full")}
 	w, err := envelope.Encrypt(ctx, dst, envelope.EncryptOptions{Keyring: testKeyring(t, "k"), Suite: envelope.AES256GCMHKDFSHA512CommitKeyECDSAP384, Workers: 1})
 	if err != nil {
@@ -317,13 +305,10 @@ func (outageKeyring) OnDecrypt(ctx context.Context, _ *envelope.DecryptionMateri
 	return fmt.Errorf("kms: Decrypt: %w", ctx.Err())
 }
 
-// TestReviewKeyringOutageIsNotIntegrityError: Decrypt wraps every keyring
-// error in ErrNoDataKey (decrypt.go:160-163), so a timeout or cancellation
-// while the keyring calls its key service is reported by IsIntegrityError
-// as a message that is "not authentic" (the CLI's exit code 3). errors.go
-// documents IsIntegrityError as tampered, truncated, malformed, or not
-// openable with the given keys and context; an outage is none of these.
-func TestReviewKeyringOutageIsNotIntegrityError(t *testing.T) {
+// TestKeyringOutageIsNotIntegrityError: a keyring that cannot reach its
+// key service (a deadline, an outage) fails Decrypt without the error
+// claiming the message is not authentic.
+func TestKeyringOutageIsNotIntegrityError(t *testing.T) {
 	kr := testKeyring(t, "k")
 	ct, err := envelope.EncryptBytes(ctx, []byte("x"), envelope.EncryptOptions{Keyring: kr})
 	if err != nil {
@@ -340,11 +325,9 @@ func TestReviewKeyringOutageIsNotIntegrityError(t *testing.T) {
 	}
 }
 
-// TestReviewEncryptBytesNegativeFrameLengthPanics: EncryptBytes sizes its
-// buffer from opts.FrameLength before Encrypt validates it
-// (encrypt.go:183-184); a negative frame length makes the size negative and
-// bytes.Buffer.Grow panics, where Encrypt returns an error.
-func TestReviewEncryptBytesNegativeFrameLengthPanics(t *testing.T) {
+// TestEncryptBytesNegativeFrameLength: a negative frame length is an error,
+// not a panic in sizing the output buffer.
+func TestEncryptBytesNegativeFrameLength(t *testing.T) {
 	kr := testKeyring(t, "k")
 	for _, frameLen := range []int{-1, -4096} {
 		func() {
