@@ -84,3 +84,27 @@ func TestSizeHint(t *testing.T) {
 		t.Fatal("both Keyring and Materials were accepted")
 	}
 }
+
+// TestWriterHeader: the Writer reports the header it wrote.
+func TestWriterHeader(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := envelope.Encrypt(ctx, &buf, envelope.EncryptOptions{Keyring: testKeyring(t, "k"), Context: map[string]string{"a": "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := w.Header()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want, err := envelope.ParseHeader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.MessageID, want.MessageID) || got.Context["a"] != "b" || got.Suite != want.Suite || got.FrameLength != want.FrameLength || len(got.EncryptedDataKeys) != 1 {
+		t.Fatalf("Writer.Header() = %+v, the message's header is %+v", got, want)
+	}
+	got.MessageID[0] ^= 1
+	if bytes.Equal(w.Header().MessageID, got.MessageID) {
+		t.Fatal("Header returns the Writer's own slices")
+	}
+}

@@ -268,12 +268,15 @@ func authenticateHeader(h *header.Header, dataKey []byte, required map[string]st
 
 // Header returns the message header. It has been authenticated by the time
 // Decrypt returns. The caller may modify the copy it gets.
-func (r *Reader) Header() *Header {
-	h := *r.h
-	h.MessageID = bytes.Clone(h.MessageID)
-	h.Context = maps.Clone(h.Context)
-	h.EncryptedDataKeys = slices.Clone(h.EncryptedDataKeys)
-	return &h
+func (r *Reader) Header() *Header { return r.h.clone() }
+
+// clone returns a copy of h that its caller may modify.
+func (h *Header) clone() *Header {
+	c := *h
+	c.MessageID = bytes.Clone(h.MessageID)
+	c.Context = maps.Clone(h.Context)
+	c.EncryptedDataKeys = slices.Clone(h.EncryptedDataKeys)
+	return &c
 }
 
 // Read reads authenticated plaintext. It returns io.EOF only after the whole

@@ -19,7 +19,7 @@ import (
 	"github.com/mlseal/mlseal/envelope/internal/header"
 )
 
-// Encrypt returns a WriteCloser that encrypts what is written to it into one
+// Encrypt returns a Writer that encrypts what is written to it into one
 // message written to dst. The header is written before Encrypt returns;
 // frames are written as they fill; Close writes the final frame and, for
 // signed suites, the signature. Close must be called, and its error checked:
@@ -28,7 +28,7 @@ import (
 //
 // The keyring is asked for a data key once, before Encrypt returns; ctx
 // bounds that call and nothing after it.
-func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (io.WriteCloser, error) {
+func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (*Writer, error) {
 	suite := orDefault(opts.Suite, DefaultSuite)
 	frameLen := orDefault(opts.FrameLength, DefaultFrameLength)
 	workers := positiveOr(opts.Workers, runtime.GOMAXPROCS(0))
@@ -115,7 +115,7 @@ func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (io.WriteC
 	if m.SigningKey != nil {
 		sum = info.sigHash()
 	}
-	w := &writer{dst: dst, sum: sum, key: m.SigningKey, limit: req.PlaintextLength}
+	w := &Writer{dst: dst, sum: sum, key: m.SigningKey, limit: req.PlaintextLength, h: publicHeader(h)}
 	if sum != nil {
 		sum.Write(body)
 		sum.Write(tag)
@@ -132,9 +132,11 @@ func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (io.WriteC
 // errClosed is what a writer returns after a successful Close.
 var errClosed = errors.New("envelope: write after Close")
 
-// writer is the encrypting WriteCloser. Its first error is returned again
-// by every later call.
-type writer struct {
+// A Writer encrypts one message: an io.WriteCloser, which also reads
+// straight from a source into its frames when given one by io.Copy. Its
+// first error is returned again by every later call.
+type Writer struct {
+	h   *Header
 	dst io.Writer
 	enc *frame.Encoder
 	sum hash.Hash
@@ -144,11 +146,16 @@ type writer struct {
 	limit, written int64
 }
 
-func (w *writer) overLimit() error {
+// Header returns the header the Writer has written: the message id, the
+// stored encryption context and the wrapped data keys, for records such as a
+// job manifest.
+func (w *Writer) Header() *Header { return w.h.clone() }
+
+func (w *Writer) overLimit() error {
 	return fmt.Errorf("envelope: the plaintext is longer than EncryptOptions.SizeHint (%d bytes), for which the data key was obtained", w.limit)
 }
 
-func (w *writer) Write(p []byte) (int, error) {
+func (w *Writer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
@@ -164,7 +171,7 @@ func (w *writer) Write(p []byte) (int, error) {
 
 // ReadFrom encrypts everything read from r, reading straight into frame
 // buffers; io.Copy uses it.
-func (w *writer) ReadFrom(r io.Reader) (int64, error) {
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
@@ -181,7 +188,7 @@ func (w *writer) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // Close writes the final frame and, for signed suites, the signature.
-func (w *writer) Close() error {
+func (w *Writer) Close() error {
 	if w.err == errClosed {
 		return nil
 	}
@@ -196,7 +203,7 @@ func (w *writer) Close() error {
 	return nil
 }
 
-func (w *writer) finish() error {
+func (w *Writer) finish() error {
 	if err := w.enc.Close(); err != nil {
 		return err
 	}

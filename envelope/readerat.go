@@ -107,7 +107,7 @@ func NewReaderAt(ctx context.Context, src io.ReaderAt, size int64, opts DecryptO
 func (r *ReaderAt) Size() int64 { return r.size }
 
 // Header returns the authenticated message header.
-func (r *ReaderAt) Header() *Header { h := *r.h; return &h }
+func (r *ReaderAt) Header() *Header { return r.h.clone() }
 
 // ReadAt reads len(p) bytes of plaintext starting at off. As io.ReaderAt
 // requires, it returns io.EOF when fewer bytes remain.

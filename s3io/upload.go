@@ -1,7 +1,6 @@
 package s3io
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -109,7 +108,6 @@ func (c *Client) Upload(ctx context.Context, bucket, key string, plaintext io.Re
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
-	hc := &headerCapture{w: pw, on: true}
 	pt := &countingReader{r: plaintext, progress: opts.Progress}
 
 	// The encrypting side: plaintext -> envelope -> pipe.
@@ -117,15 +115,11 @@ func (c *Client) Upload(ctx context.Context, bucket, key string, plaintext io.Re
 	var header *envelope.Header
 	go func() {
 		err := func() error {
-			ew, err := envelope.Encrypt(ctx, hc, enc)
-			hc.on = false // Encrypt has written the header
+			ew, err := envelope.Encrypt(ctx, pw, enc)
 			if err != nil {
 				return err
 			}
-			if header, err = envelope.ParseHeader(bytes.NewReader(hc.buf)); err != nil {
-				ew.Close()
-				return fmt.Errorf("reading back the header written: %w", err)
-			}
+			header = ew.Header()
 			if _, err := io.Copy(ew, onlyReader{pt}); err != nil {
 				cancel() // stop the envelope's workers
 				ew.Close()
@@ -182,20 +176,6 @@ func (e *readError) Unwrap() error { return e.err }
 func ciphertextSizeBound(n int64, f int) int64 {
 	frames := n/int64(f) + 1
 	return n + frames*32 + 64<<10
-}
-
-// headerCapture passes writes through and keeps a copy of them while on.
-type headerCapture struct {
-	w   io.Writer
-	on  bool
-	buf []byte
-}
-
-func (h *headerCapture) Write(p []byte) (int, error) {
-	if h.on {
-		h.buf = append(h.buf, p...)
-	}
-	return h.w.Write(p)
 }
 
 // countingReader counts the bytes read through it.

@@ -390,15 +390,11 @@ func (r *datasetRun) encryptItem(opts envelope.EncryptOptions) itemFunc {
 		n, err := r.writeLocal(it.out, 0o666, func(w io.Writer) error {
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			hc := &headerCapture{w: w, on: true}
-			ew, err := envelope.Encrypt(ctx, hc, o)
-			hc.on = false
+			ew, err := envelope.Encrypt(ctx, w, o)
 			if err != nil {
 				return err
 			}
-			if h, err := envelope.ParseHeader(bytes.NewReader(hc.buf)); err == nil {
-				id = h.MessageID
-			}
+			id = ew.Header().MessageID
 			if _, err := copyData(ew, src); err != nil {
 				cancel()
 				ew.Close()
@@ -448,20 +444,6 @@ func (r *datasetRun) decryptItem(opts envelope.DecryptOptions, hint func(error) 
 		})
 		return n, id, err
 	}
-}
-
-// headerCapture passes writes through and keeps a copy while on.
-type headerCapture struct {
-	w   io.Writer
-	on  bool
-	buf []byte
-}
-
-func (h *headerCapture) Write(p []byte) (int, error) {
-	if h.on {
-		h.buf = append(h.buf, p...)
-	}
-	return h.w.Write(p)
 }
 
 type countingWriter struct {
