@@ -4,10 +4,10 @@
 //
 // Each message gets a fresh data key, wrapped by one or more keyrings (raw
 // AES and raw RSA keys in envelope/keyring, or any Keyring of your own), and
-// is written as a header followed by authenticated frames. Encrypt returns an
-// io.WriteCloser (a *Writer) and Decrypt an io.Reader; frames are sealed and opened by a
-// pool of goroutines and written or released in order, so memory stays at a
-// few frames whatever the size of the stream.
+// is written as a header followed by authenticated frames. Encrypt returns
+// a Writer (an io.WriteCloser) and Decrypt a Reader (an io.Reader); frames
+// are sealed and opened by a pool of goroutines and written or released in
+// order, so memory stays at a few frames whatever the size of the stream.
 //
 // Decrypt releases no plaintext before it is authenticated. A message that
 // is tampered with, truncated, extended, or opened with the wrong key or
