@@ -105,6 +105,7 @@ func (c *Client) Upload(ctx context.Context, bucket, key string, plaintext io.Re
 	meta[MetaSuite] = fmt.Sprintf("0x%04x", uint16(suite))
 	meta[MetaFrameLength] = strconv.Itoa(enc.FrameLength)
 
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -137,6 +138,10 @@ func (c *Client) Upload(ctx context.Context, bucket, key string, plaintext io.Re
 		size = ciphertextSizeBound(enc.SizeHint, enc.FrameLength)
 	}
 	cr := &countingReader{r: pr}
+	// A cancelled upload must fail, and abort, even while the plaintext
+	// reader is blocked (a pipe that has nothing more to say yet).
+	stop := context.AfterFunc(parent, func() { pr.CloseWithError(parent.Err()) })
+	defer stop()
 	out, err := c.up.upload(ctx, &putInput{
 		bucket: bucket, key: key, body: cr, size: size,
 		metadata:    meta,
@@ -147,7 +152,17 @@ func (c *Client) Upload(ctx context.Context, bucket, key string, plaintext io.Re
 		// Unblock the encrypting side if it is still writing.
 		pr.CloseWithError(errUploadFailed)
 	}
-	encErr := <-encDone
+	var encErr error
+	select {
+	case encErr = <-encDone:
+	case <-parent.Done():
+		// The caller gave up, which is why the upload failed. The
+		// encrypting side may be blocked reading the plaintext; it ends
+		// when that read does, and its result no longer matters.
+		if err != nil {
+			err = parent.Err()
+		}
+	}
 	if encErr != nil && !errors.Is(encErr, errUploadFailed) {
 		// The root cause: the plaintext or the keyring failed, and the
 		// upload failed because of it.

@@ -29,7 +29,9 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -54,19 +56,42 @@ const exitCodeHelp = `Exit codes:
   4  a batch in which some items failed
 `
 
+// interruptGrace bounds how long an interrupted S3 job may take to abort its
+// multipart uploads before mlseal leaves anyway.
+const interruptGrace = 45 * time.Second
+
+// abortOnInterrupt is set by commands whose work must be undone elsewhere
+// when they are interrupted (multipart uploads in flight): an interrupt then
+// cancels the work and waits for it to unwind, up to interruptGrace or a
+// second interrupt, instead of leaving at once.
+var abortOnInterrupt atomic.Bool
+
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())
-	sig := make(chan os.Signal, 1)
+	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	var interrupted atomic.Bool
 	go func() {
-		// Interrupted: remove the temporary output files, since a partial
-		// output must never be left behind, and leave.
 		<-sig
+		interrupted.Store(true)
 		cancel()
+		if abortOnInterrupt.Load() {
+			fmt.Fprintln(os.Stderr, "mlseal: interrupted: aborting the uploads in flight (interrupt again to leave at once)")
+			select {
+			case <-sig:
+			case <-time.After(interruptGrace):
+			}
+		}
+		// A partial output must never be left behind.
 		removeTempFiles()
 		os.Exit(130)
 	}()
-	os.Exit(run(ctx, os.Args[1:], &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}))
+	code := run(ctx, os.Args[1:], &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr})
+	if interrupted.Load() {
+		removeTempFiles()
+		code = 130
+	}
+	os.Exit(code)
 }
 
 // app holds the standard streams, so that commands never reach for the

@@ -489,3 +489,48 @@ func TestShardOfIsStable(t *testing.T) {
 		}
 	}
 }
+
+// TestS3InterruptAbortsUpload: an interrupt during an upload aborts its
+// multipart upload before mlseal leaves: no parts are left behind and no
+// object appears.
+func TestS3InterruptAbortsUpload(t *testing.T) {
+	s := newS3Env(t)
+	cmd := s.cmd(nil, "encrypt", "-k", "k.key", "--s3-part-size", "5242880", "--s3-concurrency", "1", "-o", s.url("big.enc"), "-")
+	cmd.Stdin = nil
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Feed two parts' worth, keep the input open, and wait until the
+	// multipart upload exists: the upload is then in flight, waiting for
+	// more input.
+	if _, err := stdin.Write(bytes.Repeat([]byte("x"), 11<<20)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for s.pendingUploads() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no multipart upload started:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err = <-exited
+	stdin.Close()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted upload: %v, want exit status 130\n%s", err, stderr.String())
+	}
+	if n := s.pendingUploads(); n != 0 {
+		t.Errorf("%d multipart uploads left after the interrupt", n)
+	}
+	if keys := s.keys(""); len(keys) != 0 {
+		t.Errorf("objects after the interrupt: %v", keys)
+	}
+}

@@ -202,6 +202,9 @@ func (r *datasetRun) outputSize(ctx context.Context, out loc) int64 {
 // prints progress and a summary.
 func (r *datasetRun) run(ctx context.Context, items []*item, process itemFunc) error {
 	a := r.a
+	// Uploads cancelled by an interrupt abort their multipart uploads.
+	abortOnInterrupt.Store(true)
+	defer abortOnInterrupt.Store(false)
 	m, err := openManifest(r.f.manifest)
 	if err != nil {
 		return err
