@@ -429,13 +429,18 @@ func TestS3ResumeAfterKill(t *testing.T) {
 	if recorded == 0 {
 		t.Fatal("nothing recorded")
 	}
-	r := s.ok(nil, "encrypt", "-k", "k.key", "--manifest", "job.jsonl", "-o", s.url("enc/"), "data")
+	r := s.run(nil, "encrypt", "-k", "k.key", "--manifest", "job.jsonl", "-o", s.url("enc/"), "data")
 	d, sk, f, n := summary(t, r.stderr)
-	t.Logf("killed after %d recorded; rerun: %d done, %d skipped", recorded, d, sk)
+	t.Logf("killed after %d recorded; rerun: %d done, %d skipped, %d failed", recorded, d, sk, f)
 	// An object may have been uploaded and not yet recorded when killed:
-	// the rerun finds it existing, and fails it rather than overwrite.
-	if sk != recorded || d+sk+f != 30 || n != 30 || f > 1 {
-		t.Errorf("rerun: %s", r.stderr)
+	// the rerun finds it existing, and fails it (exit status 4) rather
+	// than overwrite it.
+	if sk != recorded || d+sk+f != 30 || n != 30 || f > 1 || r.code != 4*f {
+		t.Errorf("rerun: exit %d\n%s", r.code, r.stderr)
+	}
+	if f == 1 {
+		// That object is the one the killed run wrote: --force redoes it.
+		s.ok(nil, "encrypt", "-k", "k.key", "--force", "--manifest", "job.jsonl", "-o", s.url("enc/"), "data")
 	}
 	s.ok(nil, "decrypt", "-k", "k.key", "-o", "out", s.url("enc/"))
 	for rel, data := range files {
