@@ -123,17 +123,7 @@ func (a *app) encrypt(ctx context.Context, f *encryptFlags, args []string) error
 		}
 	}
 
-	keys, err := a.encryptKeys(f.keys)
-	if err != nil {
-		return err
-	}
-	if keys, err = f.kms.resolve(keys, false); err != nil {
-		return err
-	}
-	if opts.Keyring, err = keyring(keys); err != nil {
-		return err
-	}
-	if err := batchEncryptMaterials(&opts, keys, len(jobs)); err != nil {
+	if err := a.sealingKeys(f, &opts, len(jobs)); err != nil {
 		return err
 	}
 	return a.runJobs(ctx, jobs, dirMode, f.force, 0o666, "encrypted",
@@ -154,4 +144,21 @@ func (a *app) encrypt(ctx context.Context, f *encryptFlags, args []string) error
 			}
 			return ew.Close()
 		})
+}
+
+// sealingKeys resolves the --key REFs of encrypt (the default key when there
+// are none) into opts' keyring, with the data-key cache for a batch of n
+// inputs. Local files and S3 datasets share it.
+func (a *app) sealingKeys(f *encryptFlags, opts *envelope.EncryptOptions, n int) error {
+	keys, err := a.encryptKeys(f.keys)
+	if err != nil {
+		return err
+	}
+	if keys, err = f.kms.resolve(keys, false); err != nil {
+		return err
+	}
+	if opts.Keyring, err = keyring(keys); err != nil {
+		return err
+	}
+	return batchEncryptMaterials(opts, keys, n)
 }

@@ -489,19 +489,7 @@ func (a *app) encryptDataset(ctx context.Context, f *encryptFlags, args []string
 			hint: "pass -o FILE, or -o - to write to the terminal anyway",
 		}
 	}
-	// The same keys as encrypt's own path (encrypt.go), with the data-key
-	// cache for batches.
-	keys, err := a.encryptKeys(f.keys)
-	if err != nil {
-		return err
-	}
-	if keys, err = f.kms.resolve(keys, false); err != nil {
-		return err
-	}
-	if opts.Keyring, err = keyring(keys); err != nil {
-		return err
-	}
-	if err := batchEncryptMaterials(&opts, keys, len(items)); err != nil {
+	if err := a.sealingKeys(f, &opts, len(items)); err != nil {
 		return err
 	}
 	return r.run(ctx, items, r.encryptItem(opts))
