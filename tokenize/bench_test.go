@@ -2,11 +2,34 @@ package tokenize
 
 import (
 	"bytes"
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
+
+// cpuTime is the process's user and system CPU time so far, 0 where unknown
+// (set in cputime_test.go).
+var cpuTime = func() time.Duration { return 0 }
+
+// loop runs f b.N times and reports, besides MB/s from b.SetBytes(size),
+// MB per CPU-second of the process (garbage collection included: on a
+// shared machine the stable figure) and records per second.
+func loop(b *testing.B, size int, records int, f func()) {
+	b.ReportAllocs()
+	b.SetBytes(int64(size))
+	cpu0 := cpuTime()
+	for b.Loop() {
+		f()
+	}
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(size)*float64(b.N)/1e6/cpu.Seconds(), "MB/cpu-s")
+	}
+	b.ReportMetric(float64(records*b.N)/b.Elapsed().Seconds(), "records/s")
+}
 
 // benchCSV returns n rows of 10 columns, about 200 bytes each.
 func benchCSV(n int) []byte {
@@ -34,37 +57,36 @@ func BenchmarkTokenizeCSV(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
+	loop(b, len(data), 20000, func() {
 		// A new Tokenizer each time, so that its token cache starts empty.
 		tk := mustNew(b, p)
 		if _, err := tk.Tokenize(io.Discard, bytes.NewReader(data), Options{Format: FormatCSV}); err != nil {
 			b.Fatal(err)
 		}
+	})
+}
+
+// benchJSONL returns n records of benchCSV's content as JSON Lines.
+func benchJSONL(n int) []byte {
+	rng := rand.New(rand.NewPCG(1, 1))
+	var buf bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&buf, `{"id":%d,"name":"Customer Number %d","email":"customer%d@example.com","ssn":"%03d-%02d-%04d","phone":"+1-415-555-%04d","city":"San Francisco","plan":"premium-annual"}`+"\n",
+			i, i, i, 100+rng.IntN(600), 1+rng.IntN(98), 1+rng.IntN(9998), rng.IntN(10000))
 	}
-	b.ReportMetric(float64(20000*b.N)/b.Elapsed().Seconds(), "records/s")
+	return buf.Bytes()
 }
 
 // BenchmarkTokenizeJSONL is BenchmarkTokenizeCSV's data as JSON Lines.
 func BenchmarkTokenizeJSONL(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	var buf bytes.Buffer
-	for i := range 20000 {
-		fmt.Fprintf(&buf, `{"id":%d,"name":"Customer Number %d","email":"customer%d@example.com","ssn":"%03d-%02d-%04d","phone":"+1-415-555-%04d","city":"San Francisco","plan":"premium-annual"}`+"\n",
-			i, i, i, 100+rng.IntN(600), 1+rng.IntN(98), 1+rng.IntN(9998), rng.IntN(10000))
-	}
-	data := buf.Bytes()
+	data := benchJSONL(20000)
 	p, _ := ParsePolicy([]byte(benchPolicy))
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
+	loop(b, len(data), 20000, func() {
 		tk := mustNew(b, p)
 		if _, err := tk.Tokenize(io.Discard, bytes.NewReader(data), Options{Format: FormatJSONL}); err != nil {
 			b.Fatal(err)
 		}
-	}
-	b.ReportMetric(float64(20000*b.N)/b.Elapsed().Seconds(), "records/s")
+	})
 }
 
 // BenchmarkValue measures one value of each operation on one core.
@@ -112,14 +134,64 @@ func BenchmarkTokenizeCSVRepeats(b *testing.B) {
 	}
 	data = buf.Bytes()
 	p, _ := ParsePolicy([]byte(benchPolicy))
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
+	loop(b, len(data), 20000, func() {
 		// A new Tokenizer each time, so that its token cache starts empty.
 		tk := mustNew(b, p)
 		if _, err := tk.Tokenize(io.Discard, bytes.NewReader(data), Options{Format: FormatCSV}); err != nil {
 			b.Fatal(err)
 		}
-	}
-	b.ReportMetric(float64(20000*b.N)/b.Elapsed().Seconds(), "records/s")
+	})
 }
+
+// BenchmarkFloor measures what tokenizing the benchmark files cannot beat,
+// on one goroutine: the CSV parsed and written again by encoding/csv, each
+// JSON line checked by json.Valid, and either file copied through a 1 MiB
+// buffer (cat).
+func BenchmarkFloor(b *testing.B) {
+	csvData, jsonData := benchCSV(20000), benchJSONL(20000)
+	var sink bytes.Buffer
+	b.Run("csv/encoding-csv", func(b *testing.B) {
+		loop(b, len(csvData), 20000, func() {
+			sink.Reset()
+			r := csv.NewReader(bytes.NewReader(csvData))
+			r.ReuseRecord = true
+			w := csv.NewWriter(&sink)
+			for {
+				rec, err := r.Read()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				w.Write(rec)
+			}
+			w.Flush()
+		})
+	})
+	b.Run("jsonl/json-valid", func(b *testing.B) {
+		loop(b, len(jsonData), 20000, func() {
+			for line := range bytes.Lines(jsonData) {
+				if !json.Valid(line) {
+					b.Fatal("invalid JSON")
+				}
+			}
+		})
+	})
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{{"csv/copy", csvData}, {"jsonl/copy", jsonData}} {
+		b.Run(c.name, func(b *testing.B) {
+			buf := make([]byte, 1<<20)
+			loop(b, len(c.data), 20000, func() {
+				sink.Reset()
+				io.CopyBuffer(&sink, onlyReader{bytes.NewReader(c.data)}, buf)
+			})
+		})
+	}
+}
+
+// onlyReader hides a reader's WriteTo, so that a copy goes through the
+// buffer as cat's does.
+type onlyReader struct{ io.Reader }
