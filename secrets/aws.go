@@ -236,6 +236,17 @@ func kindOf(code string) error {
 	return nil
 }
 
+// isAccessDenied reports whether err is AWS refusing the call for want of
+// permission (not for bad credentials).
+func isAccessDenied(err error) bool {
+	var api smithy.APIError
+	if !errors.As(err, &api) {
+		return false
+	}
+	code := api.ErrorCode()
+	return code == "AccessDeniedException" || code == "AccessDenied"
+}
+
 // awsError wraps the error of an SDK call for ref, with its kind.
 func awsError(ref Ref, err error) error {
 	var kind error

@@ -111,6 +111,9 @@ type Cache struct {
 	// uses numbers uses in order, for least-recently-used eviction without
 	// reading a clock on the hit path.
 	uses atomic.Uint64
+	// batchRefused holds the BatchProviders whose batch call was denied;
+	// their references are fetched one by one.
+	batchRefused sync.Map
 }
 
 type entry struct {
@@ -319,15 +322,19 @@ func (c *Cache) start(ctx context.Context, e *entry) *call {
 	cl := &call{done: make(chan struct{})}
 	e.inflight = cl
 	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		fctx, cancel := c.fetchContext(ctx)
-		defer cancel()
-		c.calls.Add(1)
-		s, err := c.p.Fetch(fctx, e.ref)
-		c.finish(e, cl, s, err)
-	}()
+	go c.fetchOne(ctx, e, cl)
 	return cl
+}
+
+// fetchOne fetches e with a single-item call and finishes cl; the caller
+// has added it to c.wg.
+func (c *Cache) fetchOne(ctx context.Context, e *entry, cl *call) {
+	defer c.wg.Done()
+	fctx, cancel := c.fetchContext(ctx)
+	defer cancel()
+	c.calls.Add(1)
+	s, err := c.p.Fetch(fctx, e.ref)
+	c.finish(e, cl, s, err)
 }
 
 // fetchContext is the context of a shared fetch: the values of the caller
@@ -474,8 +481,12 @@ func (c *Cache) Invalidate(ref Ref) {
 // in as few calls as the providers allow: BatchGetSecretValue takes 20
 // secrets per call (AWSCURRENT only: other stages and version ids are
 // fetched one by one with GetSecretValue), GetParameters 10 parameters;
-// the others take one call each, made concurrently. It returns the errors
-// of the secrets it could not fetch (and has no stale value for), joined.
+// the others take one call each, made concurrently. A lone reference is
+// fetched with the single-item call (GetSecretValue, GetParameter), and
+// when AWS denies a batch call (IAM policies that allow only the
+// single-item actions), its references are fetched one by one, as are
+// later ones of the same provider. It returns the errors of the secrets
+// it could not fetch (and has no stale value for), joined.
 func (c *Cache) Prefetch(ctx context.Context, refs ...Ref) error {
 	type batch struct {
 		es  []*entry
@@ -526,6 +537,13 @@ func (c *Cache) Prefetch(ctx context.Context, refs ...Ref) error {
 		for i := 0; i < len(b.es); i += n {
 			j := min(i+n, len(b.es))
 			c.wg.Add(1)
+			if j-i == 1 {
+				// One reference: the single-item call, which the
+				// narrowest IAM policy (GetSecretValue, GetParameter)
+				// allows.
+				go c.fetchOne(ctx, b.es[i], b.cls[i])
+				continue
+			}
 			go c.runBatch(ctx, bp, b.es[i:j], b.cls[i:j])
 		}
 	}
@@ -549,7 +567,9 @@ func (c *Cache) batcher(r Ref) BatchProvider {
 		p = ps[r.scheme]
 	}
 	if bp, ok := p.(BatchProvider); ok && bp.Batchable(r) && bp.BatchSize() > 1 {
-		return bp
+		if _, refused := c.batchRefused.Load(bp); !refused {
+			return bp
+		}
 	}
 	return nil
 }
@@ -566,6 +586,19 @@ func (c *Cache) runBatch(ctx context.Context, bp BatchProvider, es []*entry, cls
 	}
 	c.calls.Add(1)
 	secrets, errs, err := bp.FetchBatch(fctx, refs)
+	if err != nil && isAccessDenied(err) {
+		// IAM refused the batch action itself (a policy that allows
+		// GetSecretValue or GetParameter only, or for GetParameters one
+		// parameter the caller may not read): fetch each reference on its
+		// own, now and from then on, so that each fails or succeeds by
+		// its own permissions.
+		c.batchRefused.Store(bp, true)
+		for i, e := range es {
+			c.wg.Add(1)
+			go c.fetchOne(ctx, e, cls[i])
+		}
+		return
+	}
 	for i, e := range es {
 		switch {
 		case err != nil:

@@ -442,3 +442,62 @@ func TestCacheSystemClock(t *testing.T) {
 		t.Fatal("not refetched after expiry")
 	}
 }
+
+// TestCachePrefetchLeastPrivilege: a caller allowed only the single-item
+// reads (secretsmanager:GetSecretValue, ssm:GetParameter) gets every
+// secret: a lone reference never uses a batch call, and a denied batch
+// call falls back to one call per reference, once per provider.
+func TestCachePrefetchLeastPrivilege(t *testing.T) {
+	f := newFixture(t)
+	f.sm.DenyAction("BatchGetSecretValue")
+	f.ssm.DenyAction("GetParameters")
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		f.sm.Put(n, "sm-"+n)
+		f.ssm.Put("/"+n, "SecureString", "ssm-"+n)
+	}
+	c := NewCache(f.p, CacheOptions{})
+	defer c.Close()
+	ctx := context.Background()
+
+	// One reference of each service: single-item calls only.
+	if err := c.Prefetch(ctx, MustParseRef("secretsmanager://a"), MustParseRef("ssm:///a")); err != nil {
+		t.Fatal(err)
+	}
+	if b, p := f.sm.Calls("BatchGetSecretValue"), f.ssm.Calls("GetParameters"); b != 0 || p != 0 {
+		t.Errorf("one reference each: %d BatchGetSecretValue, %d GetParameters calls, want none", b, p)
+	}
+	// Several: the denied batch call, then one call each.
+	refs := []Ref{MustParseRef("secretsmanager://b"), MustParseRef("secretsmanager://c#k"), MustParseRef("ssm:///b"), MustParseRef("ssm:///c")}
+	if err := c.Prefetch(ctx, refs...); err != nil {
+		t.Fatalf("prefetch with the batch actions denied: %v", err)
+	}
+	if mustGet(t, c, "secretsmanager://b") != "sm-b" || mustGet(t, c, "ssm:///c") != "ssm-c" {
+		t.Error("values after the fallback")
+	}
+	// The denial is remembered: no second batch call.
+	if err := c.Prefetch(ctx, MustParseRef("secretsmanager://d"), MustParseRef("secretsmanager://e"), MustParseRef("ssm:///d"), MustParseRef("ssm:///e")); err != nil {
+		t.Fatal(err)
+	}
+	if b, g := f.sm.Calls("BatchGetSecretValue"), f.sm.Calls("GetSecretValue"); b != 1 || g != 5 {
+		t.Errorf("Secrets Manager: %d batch calls (want 1, denied), %d GetSecretValue (want 5)", b, g)
+	}
+	if b, g := f.ssm.Calls("GetParameters"), f.ssm.Calls("GetParameter"); b != 1 || g != 5 {
+		t.Errorf("SSM: %d GetParameters (want 1, denied), %d GetParameter (want 5)", b, g)
+	}
+
+	// GetParameters fails as a whole when one name is denied: the others
+	// still arrive, and only the denied one fails.
+	f2 := newFixture(t)
+	f2.ssm.Put("/ok", "String", "fine")
+	f2.ssm.Put("/secret", "String", "no")
+	f2.ssm.Deny("/secret")
+	c2 := NewCache(f2.p, CacheOptions{})
+	defer c2.Close()
+	err := c2.Prefetch(ctx, MustParseRef("ssm:///ok"), MustParseRef("ssm:///secret"))
+	if !errors.Is(err, ErrAccessDenied) || !strings.Contains(err.Error(), "ssm:///secret") || strings.Contains(err.Error(), "ssm:///ok") {
+		t.Errorf("one denied parameter: %v", err)
+	}
+	if mustGet(t, c2, "ssm:///ok") != "fine" || f2.ssm.Calls("GetParameters") != 1 {
+		t.Error("the readable parameter was not fetched by the fallback")
+	}
+}

@@ -39,7 +39,7 @@ type smVersion struct {
 // the test.
 func NewSecretsManager(t testing.TB) *SecretsManager {
 	sm := &SecretsManager{secrets: map[string]*smSecret{}, denied: map[string]bool{}, broken: map[string]bool{}}
-	sm.server = start(t, "secretsmanager", "secretsmanager", sm.handle)
+	sm.server = start(t, "secretsmanager", "secretsmanager", "Message", sm.handle)
 	return sm
 }
 
@@ -139,7 +139,9 @@ func (sm *SecretsManager) Delete(name string) {
 	sm.secrets[name].deleted = true
 }
 
-// Deny makes reads of the secret fail with AccessDeniedException.
+// Deny makes reads of the secret fail with AccessDeniedException, as when
+// the caller may not call GetSecretValue on it: BatchGetSecretValue then
+// reports it among its errors.
 func (sm *SecretsManager) Deny(name string) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
@@ -247,7 +249,7 @@ func (sm *SecretsManager) get(in getSecretValueInput) (*secretValue, *apiError) 
 		return nil, errorf("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
 	}
 	if sm.denied[s.name] {
-		return nil, errorf("AccessDeniedException", "User: arn:aws:iam::%s:user/test is not authorized to perform: secretsmanager:GetSecretValue on resource: %s because no identity-based policy allows the secretsmanager:GetSecretValue action", Account, in.SecretId)
+		return nil, errorf("AccessDeniedException", "User: %s is not authorized to perform: secretsmanager:GetSecretValue on resource: %s because no identity-based policy allows the secretsmanager:GetSecretValue action", Caller, in.SecretId)
 	}
 	if s.deleted {
 		return nil, errorf("InvalidRequestException", "You can't perform this operation on the secret because it was marked for deletion.")

@@ -8,8 +8,10 @@
 // service, made with [AccessKeyID] and [SecretAccessKey]; the server
 // recomputes it. The servers model what the services check: versions and
 // staging labels, parameter versions and labels, SecureString decryption,
-// missing secrets, access denied, decryption failures, and throttling and
-// latency injected by the test. They count calls per operation.
+// missing secrets, access denied per resource and per action (as IAM
+// denies a caller whose policy lacks the action), decryption failures, and
+// throttling and latency injected by the test. They count calls per
+// operation.
 package awssecrets
 
 import (
@@ -40,6 +42,8 @@ const (
 	SecretAccessKey = "mlseal/test/secret/access/key/0000000000"
 	Region          = "eu-west-1"
 	Account         = "123456789012"
+	// Caller is the identity that access-denied messages name.
+	Caller = "arn:aws:iam::" + Account + ":user/test"
 )
 
 // testEnv are the settings that point the AWS SDK's standard
@@ -92,8 +96,11 @@ func Setenv() {
 // protocol checks, the call counters and the injected faults.
 type server struct {
 	URL     string
-	service string // signing name: secretsmanager or ssm
+	service string // signing name and IAM prefix: secretsmanager or ssm
 	prefix  string // X-Amz-Target prefix
+	// messageKey is the member that carries an error's message: Secrets
+	// Manager writes "Message", SSM "message".
+	messageKey string
 
 	srv *httptest.Server
 
@@ -103,6 +110,7 @@ type server struct {
 	latency  time.Duration
 	hold     chan struct{}
 	arrived  int
+	denied   map[string]bool // operations IAM refuses
 }
 
 type apiError struct {
@@ -117,8 +125,8 @@ func errorf(code, format string, args ...any) *apiError {
 	return &apiError{Code: code, Message: fmt.Sprintf(format, args...), Status: http.StatusBadRequest}
 }
 
-func start(t testing.TB, service, prefix string, handle func(op string, body []byte) (any, *apiError)) *server {
-	s := &server{service: service, prefix: prefix, calls: map[string]int{}}
+func start(t testing.TB, service, prefix, messageKey string, handle func(op string, body []byte) (any, *apiError)) *server {
+	s := &server{service: service, prefix: prefix, messageKey: messageKey, calls: map[string]int{}, denied: map[string]bool{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.serve(w, r, handle)
 	}))
@@ -145,15 +153,15 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, handle func(strin
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := strings.CutPrefix(target, s.prefix+".")
 	if r.Method != http.MethodPost || r.URL.Path != "/" || !ok {
-		writeError(w, &apiError{Code: "UnknownOperationException", Message: "bad method, path or X-Amz-Target " + target, Status: 400})
+		s.writeError(w, &apiError{Code: "UnknownOperationException", Message: "bad method, path or X-Amz-Target " + target, Status: 400})
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/x-amz-json-1.1" {
-		writeError(w, &apiError{Code: "SerializationException", Message: "Content-Type " + ct, Status: 400})
+		s.writeError(w, &apiError{Code: "SerializationException", Message: "Content-Type " + ct, Status: 400})
 		return
 	}
 	if err := checkSigV4(r, body, s.service); err != nil {
-		writeError(w, &apiError{Code: "InvalidSignatureException", Message: err.Error(), Status: 400})
+		s.writeError(w, &apiError{Code: "InvalidSignatureException", Message: err.Error(), Status: 400})
 		return
 	}
 
@@ -165,6 +173,7 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, handle func(strin
 	if s.throttle > 0 {
 		s.throttle--
 	}
+	denied := s.denied[op]
 	s.mu.Unlock()
 
 	if hold != nil {
@@ -182,12 +191,19 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, handle func(strin
 		}
 	}
 	if throttled {
-		writeError(w, &apiError{Code: "ThrottlingException", Message: "Rate exceeded", Status: 400})
+		s.writeError(w, &apiError{Code: "ThrottlingException", Message: "Rate exceeded", Status: 400})
+		return
+	}
+	if denied {
+		// IAM refuses before the service looks at the request. An action
+		// such as BatchGetSecretValue has no resource, so none is named.
+		action := s.service + ":" + op
+		s.writeError(w, errorf("AccessDeniedException", "User: %s is not authorized to perform: %s because no identity-based policy allows the %s action", Caller, action, action))
 		return
 	}
 	out, aerr := handle(op, body)
 	if aerr != nil {
-		writeError(w, aerr)
+		s.writeError(w, aerr)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
@@ -195,12 +211,24 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, handle func(strin
 	json.NewEncoder(w).Encode(out)
 }
 
-func writeError(w http.ResponseWriter, e *apiError) {
+// writeError writes an error as the JSON 1.1 services do: status 400, the
+// code in X-Amzn-ErrorType and __type, the message in the body.
+func (s *server) writeError(w http.ResponseWriter, e *apiError) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-Errortype", e.Code)
 	w.Header().Set("X-Amzn-Requestid", "00000000-0000-4000-8000-000000000000")
 	w.WriteHeader(e.Status)
-	json.NewEncoder(w).Encode(map[string]string{"__type": e.Code, "message": e.Message})
+	json.NewEncoder(w).Encode(map[string]string{"__type": e.Code, s.messageKey: e.Message})
+}
+
+// DenyAction makes every request of the operation (BatchGetSecretValue,
+// GetParameters, ...) fail with AccessDeniedException, as IAM refuses a
+// caller whose policies do not allow the action, whatever the resources.
+// The request is counted.
+func (s *server) DenyAction(op string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.denied[op] = true
 }
 
 // checkSigV4 recomputes the request's Signature Version 4 signature with

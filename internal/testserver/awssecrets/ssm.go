@@ -35,7 +35,7 @@ type paramVersion struct {
 // test.
 func NewSSM(t testing.TB) *SSM {
 	s := &SSM{params: map[string]*parameter{}, denied: map[string]bool{}, broken: map[string]bool{}}
-	s.server = start(t, "ssm", "AmazonSSM", s.handle)
+	s.server = start(t, "ssm", "AmazonSSM", "message", s.handle)
 	return s
 }
 
@@ -68,7 +68,9 @@ func (s *SSM) Label(name string, version int64, labels ...string) {
 	v.labels = append(v.labels, labels...)
 }
 
-// Deny makes reads of the parameter fail with AccessDeniedException.
+// Deny makes reads of the parameter fail with AccessDeniedException, as
+// when the caller may not read it: a GetParameters call that names it
+// fails as a whole, as in the service.
 func (s *SSM) Deny(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -128,7 +130,7 @@ func (s *SSM) handle(op string, body []byte) (any, *apiError) {
 		}{Parameters: []paramOut{}, InvalidParameters: []string{}}
 		for _, n := range in.Names {
 			if s.denied[s.base(n)] {
-				return nil, errorf("AccessDeniedException", "User: arn:aws:iam::%s:user/test is not authorized to perform: ssm:GetParameters on resource: %s", Account, s.arn(s.base(n)))
+				return nil, errorf("AccessDeniedException", "User: %s is not authorized to perform: ssm:GetParameters on resource: %s because no identity-based policy allows the ssm:GetParameters action", Caller, s.arn(s.base(n)))
 			}
 		}
 		for _, n := range in.Names {
@@ -233,7 +235,7 @@ func (s *SSM) get(n string, decrypt bool) (*paramOut, *apiError) {
 		}
 	}
 	if s.denied[name] {
-		return nil, errorf("AccessDeniedException", "User: arn:aws:iam::%s:user/test is not authorized to perform: ssm:GetParameter on resource: %s", Account, s.arn(name))
+		return nil, errorf("AccessDeniedException", "User: %s is not authorized to perform: ssm:GetParameter on resource: %s because no identity-based policy allows the ssm:GetParameter action", Caller, s.arn(name))
 	}
 	p := s.params[name]
 	if p == nil {
