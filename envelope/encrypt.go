@@ -100,16 +100,10 @@ func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (*Writer, 
 	for _, k := range m.EncryptedDataKeys {
 		h.EDKs = append(h.EDKs, header.EncryptedDataKey{ProviderID: k.ProviderID, ProviderInfo: k.ProviderInfo, Ciphertext: k.Ciphertext})
 	}
-	body, err := header.MarshalBody(h)
+	sealed, err := sealHeader(h, aead, required)
 	if err != nil {
 		return nil, fmt.Errorf("envelope: %w", err)
 	}
-	requiredAAD, err := header.SerializeContext(required)
-	if err != nil {
-		return nil, fmt.Errorf("envelope: %w", err)
-	}
-	var zeroIV [header.IVLen]byte
-	tag := aead.Seal(nil, zeroIV[:], nil, append(slices.Clip(body), requiredAAD...))
 
 	var sum hash.Hash
 	if m.SigningKey != nil {
@@ -117,10 +111,9 @@ func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (*Writer, 
 	}
 	w := &Writer{dst: dst, sum: sum, key: m.SigningKey, limit: req.PlaintextLength, h: publicHeader(h)}
 	if sum != nil {
-		sum.Write(body)
-		sum.Write(tag)
+		sum.Write(sealed)
 	}
-	if _, err := dst.Write(append(body, tag...)); err != nil {
+	if _, err := dst.Write(sealed); err != nil {
 		return nil, err
 	}
 	w.enc = frame.NewEncoder(dst, aead, messageID, frameLen, workers, sum)
