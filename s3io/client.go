@@ -95,15 +95,18 @@ func (o *Options) setDefaults() {
 
 // A Client encrypts to and decrypts from S3. It is safe for concurrent use.
 type Client struct {
-	api  API
-	opts Options
-	up   uploader
+	api     API
+	opts    Options
+	up      uploader
+	tracker *tracker
 }
 
 // New returns a Client over an S3 client such as *s3.Client.
 func New(api API, opts Options) *Client {
 	opts.setDefaults()
-	return &Client{api: api, opts: opts, up: newTransferUploader(api, opts)}
+	t := &tracker{open: map[Upload]bool{}}
+	api = &trackingAPI{API: api, t: t}
+	return &Client{api: api, opts: opts, up: newTransferUploader(api, opts), tracker: t}
 }
 
 // Options returns the client's options, defaults filled in.

@@ -113,7 +113,7 @@ func (u *transferUploader) abort(bucket, key, uploadID string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return wrapErr("aborting the multipart upload "+uploadID+" of", bucket, key, err)
+			return &AbortError{Bucket: bucket, Key: key, UploadID: uploadID, Err: wrapErr("aborting", bucket, key, err)}
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 2*time.Second)

@@ -95,15 +95,9 @@ func (c *Client) Upload(ctx context.Context, bucket, key string, plaintext io.Re
 	if enc.SizeHint == 0 && opts.Size > 0 {
 		enc.SizeHint = opts.Size
 	}
-	suite := enc.Suite
-	if suite == 0 {
-		suite = envelope.DefaultSuite
-	}
 	meta := make(map[string]string, len(opts.Metadata)+3)
 	maps.Copy(meta, opts.Metadata)
-	meta[MetaFormat] = FormatESDK
-	meta[MetaSuite] = fmt.Sprintf("0x%04x", uint16(suite))
-	meta[MetaFrameLength] = strconv.Itoa(enc.FrameLength)
+	maps.Copy(meta, EncryptedMetadata(enc))
 
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
@@ -135,7 +129,7 @@ func (c *Client) Upload(ctx context.Context, bucket, key string, plaintext io.Re
 	// The uploading side: pipe -> transfer manager -> S3.
 	size := int64(-1)
 	if enc.SizeHint > 0 {
-		size = ciphertextSizeBound(enc.SizeHint, enc.FrameLength)
+		size = CiphertextSizeBound(enc.SizeHint, enc.FrameLength)
 	}
 	cr := &countingReader{r: pr}
 	// A cancelled upload must fail, and abort, even while the plaintext
@@ -185,10 +179,29 @@ type readError struct{ err error }
 func (e *readError) Error() string { return "reading the plaintext: " + e.err.Error() }
 func (e *readError) Unwrap() error { return e.err }
 
-// ciphertextSizeBound bounds the size of a message with n bytes of
+// EncryptedMetadata returns the object metadata that marks an object as a
+// message written with enc (MetaFormat, MetaSuite, MetaFrameLength), as
+// Upload stores it, for callers that upload messages with Put.
+func EncryptedMetadata(enc envelope.EncryptOptions) map[string]string {
+	suite := enc.Suite
+	if suite == 0 {
+		suite = envelope.DefaultSuite
+	}
+	frame := enc.FrameLength
+	if frame == 0 {
+		frame = envelope.DefaultFrameLength
+	}
+	return map[string]string{
+		MetaFormat:      FormatESDK,
+		MetaSuite:       fmt.Sprintf("0x%04x", uint16(suite)),
+		MetaFrameLength: strconv.Itoa(frame),
+	}
+}
+
+// CiphertextSizeBound bounds the size of a message with n bytes of
 // plaintext in frames of f bytes: generous for the header, 28 bytes of
-// framing per frame, and a signature.
-func ciphertextSizeBound(n int64, f int) int64 {
+// framing per frame, and a signature. PutOptions.Size may take it.
+func CiphertextSizeBound(n int64, f int) int64 {
 	frames := n/int64(f) + 1
 	return n + frames*32 + 64<<10
 }

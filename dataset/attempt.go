@@ -1,0 +1,63 @@
+package dataset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// attempt runs the operation once on the item, under the item's deadline
+// and the stall watchdog, and commits or discards its output.
+func (j *Job) attempt(ctx context.Context, it *Item, r *Result) (err error) {
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if d := j.opts.ItemTimeout; d > 0 {
+		var c context.CancelFunc
+		ctx, c = context.WithTimeoutCause(ctx, d, fmt.Errorf("%w (%s)", errItemDeadline, d))
+		defer c()
+	}
+	wd, stopWatch := watch(j.opts.StallTimeout, cancel)
+	defer stopWatch()
+	t := &Task{Item: it, Result: r, job: j, ctx: ctx, watch: wd}
+	err = j.opts.Operation.Apply(ctx, t)
+	if t.in != nil {
+		t.in.Close()
+	}
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		// Say why the attempt's context ended, when it did: a stall, the
+		// item's deadline, or the job's own cancellation.
+		if cause := context.Cause(ctx); ctx.Err() != nil && parent.Err() == nil && cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w (%v)", cause, err)
+		}
+		if t.out != nil {
+			if aerr := t.out.abort(err); aerr != nil {
+				err = errors.Join(err, aerr)
+			}
+		}
+		return err
+	}
+	if t.out == nil {
+		return nil
+	}
+	r.OutputSize = t.out.count.n.Load()
+	j.bytesOut.Add(r.OutputSize)
+	if j.manifest != nil && it.Out.IsLocal() {
+		// Recorded before the rename: a run killed in between finds the
+		// record and no output, and does the item again.
+		r.Status = StatusDone
+		j.record(ctx, r)
+		if r.Status != StatusDone {
+			t.out.abort(r.err)
+			return r.err
+		}
+	}
+	if err := t.out.commit(); err != nil {
+		r.Status = ""
+		return err
+	}
+	return nil
+}

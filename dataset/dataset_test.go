@@ -1,0 +1,317 @@
+package dataset_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mlseal/mlseal/dataset"
+	"github.com/mlseal/mlseal/envelope"
+	"github.com/mlseal/mlseal/envelope/keyring/rawaes"
+	"github.com/mlseal/mlseal/s3io"
+)
+
+func testKeyring(t testing.TB) envelope.Keyring {
+	t.Helper()
+	kr, err := rawaes.New("dataset-test", "key", bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+func encryptOp(t testing.TB) *dataset.Encrypt {
+	return &dataset.Encrypt{Options: envelope.EncryptOptions{Keyring: testKeyring(t), Context: map[string]string{"dataset": "test"}}}
+}
+
+func decryptOp(t testing.TB) *dataset.Decrypt {
+	return &dataset.Decrypt{Options: envelope.DecryptOptions{Keyring: testKeyring(t), Context: map[string]string{"dataset": "test"}}}
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// writeTree writes files (by "/"-separated relative name) under dir.
+func writeTree(t testing.TB, dir string, files map[string][]byte) {
+	t.Helper()
+	for name, data := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// listTree returns the relative names of the files under dir.
+func listTree(t testing.TB, dir string) []string {
+	t.Helper()
+	var names []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			names = append(names, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	slices.Sort(names)
+	return names
+}
+
+// collect gathers a job's item results from its events.
+type collect struct {
+	mu      sync.Mutex
+	results map[string]*dataset.Result // by input
+	bytes   int64
+}
+
+func (c *collect) events(e dataset.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch e.Kind {
+	case dataset.EventItem:
+		if c.results == nil {
+			c.results = map[string]*dataset.Result{}
+		}
+		c.results[e.Result.Input] = e.Result
+	case dataset.EventProgress:
+		c.bytes += e.Bytes
+	}
+}
+
+func TestLocalRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string][]byte{}
+	for i := range 20 {
+		files[fmt.Sprintf("d%d/f%02d.csv", i%3, i)] = randomBytes(t, i*1000)
+	}
+	writeTree(t, filepath.Join(dir, "in"), files)
+	ctx := context.Background()
+
+	var c collect
+	sum, err := dataset.Run(ctx, dataset.Options{
+		Sources: []dataset.Source{dataset.Source(filepath.Join(dir, "in"))}, Destination: dataset.Destination(filepath.Join(dir, "enc")),
+		Operation: encryptOp(t), Jobs: 4, Events: c.events,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done != 20 || sum.Total != 20 || sum.Failed != 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	if c.bytes != sum.BytesIn || len(c.results) != 20 {
+		t.Errorf("events: %d bytes, %d results; summary %+v", c.bytes, len(c.results), sum)
+	}
+	for _, r := range c.results {
+		if len(r.MessageID) != 64 || r.Suite == "" || len(r.WrappingKeys) != 1 || !strings.HasPrefix(r.WrappingKeys[0], "dataset-test ") ||
+			!slices.Equal(r.ContextKeys, []string{"dataset"}) || r.Status != dataset.StatusDone {
+			t.Errorf("result %+v", r)
+		}
+	}
+	if _, err := dataset.Run(ctx, dataset.Options{
+		Sources: []dataset.Source{dataset.Source(filepath.Join(dir, "enc"))}, Destination: dataset.Destination(filepath.Join(dir, "dec")),
+		Operation: decryptOp(t), Jobs: 3,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range files {
+		got, err := os.ReadFile(filepath.Join(dir, "dec", filepath.FromSlash(name)))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+}
+
+// hostileKeys are object names below the prefix "p/" that must never be
+// written outside a local destination, with whether an S3 destination
+// takes them.
+var hostileKeys = map[string]bool{
+	"p/../../../escape.enc":   false,
+	"p/../escape2.enc":        false,
+	"p/a/../../escape3.enc":   false,
+	"p/./dot.enc":             false,
+	"p/..":                    false,
+	"p//abs.enc":              false, // the name "/abs.enc" is absolute
+	"p/nul\x00.enc":           false,
+	"p/empty//segment.enc":    true,
+	"p/back\\..\\slash.enc":   true,
+	"p/c:\\windows\\name.enc": true,
+}
+
+// hostileBucket returns a fake S3 client holding a message under each
+// hostile key and under p/ok.enc and p/sub/ok2.enc.
+func hostileBucket(t *testing.T) (*s3io.Client, *fakeS3, []byte) {
+	t.Helper()
+	api := newFakeS3()
+	plain := []byte("hello")
+	msg, err := envelope.EncryptBytes(context.Background(), plain, encryptOp(t).Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range hostileKeys {
+		api.put(k, msg, nil)
+	}
+	api.put("p/ok.enc", msg, nil)
+	api.put("p/sub/ok2.enc", msg, nil)
+	return s3io.New(api, s3io.Options{}), api, plain
+}
+
+func TestHostileNamesS3ToLocal(t *testing.T) {
+	c, _, plain := hostileBucket(t)
+	base := t.TempDir()
+	out := filepath.Join(base, "a", "b", "c", "out")
+	var col collect
+	sum, err := dataset.Run(context.Background(), dataset.Options{
+		Sources: []dataset.Source{"s3://bucket/p/"}, Destination: dataset.Destination(out),
+		Operation: decryptOp(t), S3: c, Events: col.events,
+	})
+	var be *dataset.BatchError
+	if !errors.As(err, &be) || be.Failed != len(hostileKeys) || sum.Done != 2 {
+		t.Fatalf("err %v, summary %+v", err, sum)
+	}
+	for k := range hostileKeys {
+		r := col.results["s3://bucket/"+k]
+		if r == nil || r.Status != dataset.StatusFailed || r.ErrorClass != dataset.ClassUnsafeName ||
+			!errors.Is(r.Err(), dataset.ErrUnsafeName) || !strings.Contains(r.Error, "refused") {
+			t.Errorf("%q: %+v", k, r)
+		}
+	}
+	// Only the two safe names were written, both inside out.
+	if got := listTree(t, base); !slices.Equal(got, []string{"a/b/c/out/ok", "a/b/c/out/sub/ok2"}) {
+		t.Errorf("files written: %q", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "ok")); !bytes.Equal(b, plain) {
+		t.Error("the safe item differs")
+	}
+}
+
+func TestHostileNamesS3ToS3(t *testing.T) {
+	c, api, _ := hostileBucket(t)
+	var col collect
+	_, err := dataset.Run(context.Background(), dataset.Options{
+		Sources: []dataset.Source{"s3://bucket/p/"}, Destination: "s3://bucket/q/",
+		Operation: decryptOp(t), S3: c, Events: col.events,
+	})
+	var be *dataset.BatchError
+	if !errors.As(err, &be) {
+		t.Fatalf("err %v", err)
+	}
+	want := []string{"q/ok", "q/sub/ok2"}
+	for k, s3ok := range hostileKeys {
+		r := col.results["s3://bucket/"+k]
+		if s3ok {
+			if r.Status != dataset.StatusDone {
+				t.Errorf("%q: %+v", k, r)
+			}
+			want = append(want, "q/"+strings.TrimSuffix(strings.TrimPrefix(k, "p/"), ".enc"))
+		} else if r.ErrorClass != dataset.ClassUnsafeName {
+			t.Errorf("%q: %+v", k, r)
+		}
+	}
+	slices.Sort(want)
+	var got []string
+	for _, k := range api.keys() {
+		if strings.HasPrefix(k, "q/") || !strings.HasPrefix(k, "p/") {
+			got = append(got, k)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("objects written %q, want %q", got, want)
+	}
+}
+
+func TestCollisionsRefused(t *testing.T) {
+	api := newFakeS3()
+	msg, _ := envelope.EncryptBytes(context.Background(), []byte("x"), encryptOp(t).Options)
+	// d decrypts to d.dec, and so does d.dec.enc.
+	api.put("p/d", msg, nil)
+	api.put("p/d.dec.enc", msg, nil)
+	api.put("p/e.enc", msg, nil)
+	out := t.TempDir()
+	var col collect
+	sum, err := dataset.Run(context.Background(), dataset.Options{
+		Sources: []dataset.Source{"s3://bucket/p/"}, Destination: dataset.Destination(out),
+		Operation: decryptOp(t), S3: s3io.New(api, s3io.Options{}), Events: col.events,
+	})
+	if err == nil || sum.Failed != 2 || sum.Done != 1 {
+		t.Fatalf("err %v, summary %+v", err, sum)
+	}
+	for _, k := range []string{"p/d", "p/d.dec.enc"} {
+		if r := col.results["s3://bucket/"+k]; r.ErrorClass != dataset.ClassUnsafeName || !strings.Contains(r.Error, "would both be written") {
+			t.Errorf("%s: %+v", k, r)
+		}
+	}
+	if got := listTree(t, out); !slices.Equal(got, []string{"e"}) {
+		t.Errorf("written: %q", got)
+	}
+}
+
+func TestLocalHostileNames(t *testing.T) {
+	base := t.TempDir()
+	in := filepath.Join(base, "in")
+	writeTree(t, in, map[string][]byte{"ok.csv": []byte("ok"), `back\slash.csv`: []byte("b"), "sub/x.csv": []byte("x")})
+	writeTree(t, base, map[string][]byte{"secret.txt": []byte("outside")})
+	// A link out of the input directory, and one inside it.
+	if err := os.Symlink(filepath.Join(base, "secret.txt"), filepath.Join(in, "out-link.csv")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("ok.csv", filepath.Join(in, "in-link.csv")); err != nil {
+		t.Fatal(err)
+	}
+	// The destination holds a link to a directory outside it, where an
+	// output would land if links were followed.
+	out := filepath.Join(base, "out")
+	if err := os.MkdirAll(filepath.Join(base, "elsewhere"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(base, "elsewhere"), filepath.Join(out, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	run := func(follow bool) (map[string]*dataset.Result, error) {
+		var col collect
+		_, err := dataset.Run(context.Background(), dataset.Options{
+			Sources: []dataset.Source{dataset.Source(in)}, Destination: dataset.Destination(out),
+			Operation: encryptOp(t), FollowSymlinks: follow, Overwrite: true, Events: col.events,
+		})
+		return col.results, err
+	}
+	res, err := run(false)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for name, want := range map[string]dataset.Class{
+		`back\slash.csv`: dataset.ClassUnsafeName,
+		"out-link.csv":   dataset.ClassUnsafeName,
+		"sub/x.csv":      dataset.ClassOther, // the destination's link is not followed
+		"ok.csv":         "",
+		"in-link.csv":    "",
+	} {
+		r := res[filepath.Join(in, filepath.FromSlash(name))]
+		if r == nil || r.ErrorClass != want {
+			t.Errorf("%s: %+v, want class %q", name, r, want)
+		}
+	}
+	if got := listTree(t, filepath.Join(base, "elsewhere")); len(got) != 0 {
+		t.Errorf("written through the destination's link: %q", got)
+	}
+	res, _ = run(true)
+	if r := res[filepath.Join(in, "out-link.csv")]; r.Status != dataset.StatusDone {
+		t.Errorf("with FollowSymlinks: %+v", r)
+	}
+}

@@ -1,0 +1,254 @@
+package dataset
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mlseal/mlseal/s3io"
+)
+
+// existsError reports an output that exists when Overwrite is off.
+type existsError struct{ name string }
+
+func (e *existsError) Error() string        { return e.name + " already exists" }
+func (e *existsError) Is(target error) bool { return target == ErrExists }
+
+// A pendingOutput is an item's output until it is committed or aborted.
+type pendingOutput struct {
+	w     io.Writer
+	count *countingWriter
+	name  string
+
+	// A local file: a temporary file in root, renamed to rel on commit.
+	root      *os.Root
+	tmp       *os.File
+	tmpRel    string
+	rel       string
+	overwrite bool
+	direct    *os.File // an existing device or pipe, written in place
+
+	obj *s3io.ObjectWriter // an S3 object
+}
+
+// createOutput opens the output of it.
+func (j *Job) createOutput(ctx context.Context, it *Item, opts CreateOptions) (*pendingOutput, error) {
+	var o *pendingOutput
+	var err error
+	switch out := it.Out; {
+	case out.IsStd():
+		o = &pendingOutput{w: j.stdout(), name: "stdout"}
+	case out.IsS3():
+		c, err := j.s3Client(ctx)
+		if err != nil {
+			return nil, err
+		}
+		obj := c.Create(ctx, out.Bucket, out.Key, s3io.PutOptions{
+			Metadata: opts.Metadata, NoOverwrite: !j.opts.Overwrite, Size: opts.SizeHint,
+		})
+		o = &pendingOutput{w: obj, obj: obj, name: out.String()}
+	default:
+		if o, err = j.createLocal(it, opts.Perm); err != nil {
+			return nil, err
+		}
+	}
+	o.count = &countingWriter{w: o.w}
+	o.w = o.count
+	return o, nil
+}
+
+// createLocal opens a temporary file for a local output, through an
+// os.Root at the destination directory, so that neither the name nor a
+// symbolic link inside the directory can place it elsewhere.
+func (j *Job) createLocal(it *Item, perm fs.FileMode) (*pendingOutput, error) {
+	dir := it.OutRoot
+	if dir == "" {
+		dir = filepath.Dir(it.Out.Path)
+	}
+	if !within(dir, it.Out.Path) {
+		return nil, &nameError{it.Name, fmt.Sprintf("%s is not under %s", it.Out.Path, dir)}
+	}
+	rel, err := filepath.Rel(dir, it.Out.Path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	o := &pendingOutput{root: root, rel: rel, name: it.Out.Path, overwrite: j.opts.Overwrite}
+	if sub := filepath.Dir(rel); sub != "." {
+		if err := root.MkdirAll(sub, 0o755); err != nil {
+			root.Close()
+			return nil, fmt.Errorf("creating %s: %w", filepath.Join(dir, sub), err)
+		}
+	}
+	if fi, err := root.Stat(rel); err == nil {
+		switch {
+		case fi.IsDir():
+			root.Close()
+			return nil, fmt.Errorf("%s is a directory", it.Out.Path)
+		case !fi.Mode().IsRegular():
+			// A device or pipe such as /dev/null: written in place.
+			f, err := root.OpenFile(rel, os.O_WRONLY, 0)
+			if err != nil {
+				root.Close()
+				return nil, err
+			}
+			o.w, o.direct = f, f
+			return o, nil
+		case !j.opts.Overwrite:
+			root.Close()
+			return nil, &existsError{it.Out.Path}
+		}
+	}
+	if err := o.createTemp(dir, perm); err != nil {
+		root.Close()
+		return nil, err
+	}
+	o.w = o.tmp
+	return o, nil
+}
+
+// createTemp creates the temporary file next to the output.
+func (o *pendingOutput) createTemp(dir string, perm fs.FileMode) error {
+	sub, base := filepath.Split(o.rel)
+	temps.Lock()
+	defer temps.Unlock()
+	if temps.stopped {
+		return context.Canceled
+	}
+	for range 100 {
+		var r [6]byte
+		rand.Read(r[:])
+		rel := filepath.Join(sub, "."+base+".tmp-"+hex.EncodeToString(r[:]))
+		f, err := o.root.OpenFile(rel, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		o.tmp, o.tmpRel = f, rel
+		temps.names[filepath.Join(dir, rel)] = true
+		return nil
+	}
+	return fmt.Errorf("cannot create a temporary file in %s", filepath.Join(dir, sub))
+}
+
+// commit makes the output visible under its name.
+func (o *pendingOutput) commit() error {
+	switch {
+	case o.obj != nil:
+		_, err := o.obj.Commit()
+		if errors.Is(err, s3io.ErrExists) {
+			return &existsError{o.name}
+		}
+		return err
+	case o.direct != nil:
+		defer o.root.Close()
+		return o.direct.Close()
+	case o.tmp == nil:
+		return nil
+	}
+	defer o.root.Close()
+	defer o.forgetTemp()
+	if err := o.tmp.Sync(); err != nil {
+		o.tmp.Close()
+		o.root.Remove(o.tmpRel)
+		return err
+	}
+	if err := o.tmp.Close(); err != nil {
+		o.root.Remove(o.tmpRel)
+		return err
+	}
+	if o.overwrite {
+		if err := o.root.Rename(o.tmpRel, o.rel); err != nil {
+			o.root.Remove(o.tmpRel)
+			return err
+		}
+		return nil
+	}
+	// Never replace a file that appeared meanwhile: a hard link fails if
+	// the name exists. Where links are not supported, check and rename.
+	err := o.root.Link(o.tmpRel, o.rel)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		if _, serr := o.root.Lstat(o.rel); serr == nil {
+			err = fs.ErrExist
+		} else if err = o.root.Rename(o.tmpRel, o.rel); err == nil {
+			return nil
+		}
+	}
+	o.root.Remove(o.tmpRel)
+	if errors.Is(err, fs.ErrExist) {
+		return &existsError{o.name}
+	}
+	return err
+}
+
+// abort discards the output; nothing is left under its name. It returns
+// an error only when an S3 upload could not be aborted.
+func (o *pendingOutput) abort(cause error) error {
+	switch {
+	case o.obj != nil:
+		return o.obj.Abort(cause)
+	case o.direct != nil:
+		o.direct.Close()
+		o.root.Close()
+	case o.tmp != nil:
+		o.tmp.Close()
+		o.root.Remove(o.tmpRel)
+		o.forgetTemp()
+		o.root.Close()
+	}
+	return nil
+}
+
+func (o *pendingOutput) forgetTemp() {
+	temps.Lock()
+	delete(temps.names, filepath.Join(o.root.Name(), o.tmpRel))
+	temps.Unlock()
+}
+
+// temps records the temporary files in use, for RemoveTemporaryFiles.
+var temps = struct {
+	sync.Mutex
+	names   map[string]bool
+	stopped bool
+}{names: map[string]bool{}}
+
+// RemoveTemporaryFiles removes the temporary files of every output being
+// written by this package and makes new ones fail. It is meant for a
+// program's signal handler, just before it exits without waiting for its
+// jobs to unwind (which would remove their files themselves).
+func RemoveTemporaryFiles() {
+	temps.Lock()
+	defer temps.Unlock()
+	temps.stopped = true
+	for p := range temps.names {
+		os.Remove(p)
+	}
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}

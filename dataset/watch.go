@@ -1,0 +1,76 @@
+package dataset
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// A watchdog cancels an attempt that moves no bytes for too long.
+type watchdog struct {
+	last  atomic.Int64 // unix nanoseconds of the last byte moved
+	limit time.Duration
+}
+
+// watch starts a watchdog on the attempt whose context cancel cancels;
+// stop ends it. A limit <= 0 watches nothing.
+func watch(limit time.Duration, cancel context.CancelCauseFunc) (w *watchdog, stop func()) {
+	w = &watchdog{limit: limit}
+	w.touch()
+	if limit <= 0 {
+		return w, func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(max(limit/8, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				if idle := now.Sub(time.Unix(0, w.last.Load())); idle >= limit {
+					cancel(fmt.Errorf("%w: no bytes moved for %s", ErrStalled, idle.Round(time.Second)))
+					return
+				}
+			}
+		}
+	}()
+	return w, func() { close(done) }
+}
+
+func (w *watchdog) touch() { w.last.Store(time.Now().UnixNano()) }
+
+// watchedReader reports progress and feeds the watchdog.
+type watchedReader struct {
+	r    io.Reader
+	w    *watchdog
+	job  *Job
+	item *Item
+}
+
+func (r *watchedReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.w.touch()
+		r.job.bytesIn.Add(int64(n))
+		r.job.emit(Event{Kind: EventProgress, Item: r.item, Bytes: int64(n)})
+	}
+	return n, err
+}
+
+// watchedWriter feeds the watchdog.
+type watchedWriter struct {
+	w  io.Writer
+	wd *watchdog
+}
+
+func (w *watchedWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if n > 0 {
+		w.wd.touch()
+	}
+	return n, err
+}
