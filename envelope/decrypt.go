@@ -141,7 +141,7 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 		r.sum.Write(h.AuthTag)
 	}
 	if h.ContentType == header.Framed {
-		d := frame.NewDecoder(body, o.aead, h.MessageID, int(h.FrameLength), positiveOr(opts.Workers, runtime.GOMAXPROCS(0)), r.sum)
+		d := frame.NewDecoder(body, o.aead, h.MessageID, int(h.FrameLength), positiveOr(opts.Workers, runtime.GOMAXPROCS(0)), positiveOr(opts.MaxBuffered, DefaultMaxBuffered), r.sum)
 		d.Finish = r.trailer.finish
 		r.body = d
 		// A Reader dropped before the end must not keep its workers running.

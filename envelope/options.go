@@ -32,6 +32,9 @@ const (
 	// DefaultMaxNonFramedSize bounds a non-framed body, which can only be
 	// released after all of it is authenticated and so is held in memory.
 	DefaultMaxNonFramedSize = 64 << 20
+	// DefaultMaxBuffered bounds the ciphertext a decrypt holds in memory
+	// at once, across all the frames it reads ahead and opens in parallel.
+	DefaultMaxBuffered = 64 << 20
 )
 
 // EncryptOptions configure Encrypt. The zero value of each field selects
@@ -97,6 +100,12 @@ type DecryptOptions struct {
 	MaxFrameLength int
 	// MaxNonFramedSize is DefaultMaxNonFramedSize when zero.
 	MaxNonFramedSize int64
+	// MaxBuffered bounds the bytes of frames a decrypt holds in memory at
+	// once, DefaultMaxBuffered when zero. Workers open frames in parallel
+	// only as far as it allows: a message that declares 64 MiB frames is
+	// opened one frame at a time under the default, whatever Workers says.
+	// One frame is always held, so MaxFrameLength bounds memory too.
+	MaxBuffered int64
 	// Workers is the number of goroutines opening frames, GOMAXPROCS when zero.
 	Workers int
 }

@@ -14,8 +14,8 @@ import (
 var ErrAuthentication = header.ErrAuthentication
 
 // Decoder reads frames from src, opens them (in parallel with more than one
-// worker, reading ahead at most workers+2 frames) and releases their
-// plaintext in order. A frame's plaintext is released only after it has
+// worker, reading ahead at most workers+2 frames, and no more frames than
+// fit in its byte budget) and releases their plaintext in order. A frame's plaintext is released only after it has
 // been authenticated, and the final frame's only after Finish, which reads
 // and checks what follows the body (the signature), has succeeded.
 type Decoder struct {
@@ -39,8 +39,18 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder for the framed body read from src. If sum is
 // not nil, every byte read is also written to it, in order.
-func NewDecoder(src io.Reader, aead cipher.AEAD, messageID []byte, frameLen, workers int, sum hash.Hash) *Decoder {
+//
+// maxBuffered bounds the bytes of frame buffers the Decoder holds at once:
+// it reads ahead and opens in parallel only as many frames as fit, and so
+// runs fewer workers when frames are large, down to one frame at a time
+// (which it always holds, whatever the budget).
+func NewDecoder(src io.Reader, aead cipher.AEAD, messageID []byte, frameLen, workers int, maxBuffered int64, sum hash.Hash) *Decoder {
 	workers = max(workers, 1)
+	fit := maxBuffered / int64(contentOff+frameLen+tagLen)
+	if fit < int64(workers)+2 {
+		// Every worker holds a frame, and one more is being released.
+		workers = int(max(fit-1, 1))
+	}
 	d := &Decoder{
 		// The message id is 16 bytes in version 1 and 32 in version 2.
 		crypter: crypter{aead: aead, messageID: messageID, frameLen: frameLen, version: 1 + len(messageID)/32},
@@ -51,7 +61,7 @@ func NewDecoder(src io.Reader, aead cipher.AEAD, messageID []byte, frameLen, wor
 		maxJobs: 1,
 	}
 	if workers > 1 {
-		d.maxJobs = workers + 2
+		d.maxJobs = int(min(int64(workers)+2, fit))
 	}
 	d.pool.fn = d.open
 	return d
@@ -222,17 +232,14 @@ func (d *Decoder) readFrame() (*job, error) {
 	if j.final {
 		start = contentOff
 	}
-	// Read in steps that at most double the buffer, so that a frame length
-	// declared by the message costs memory only as the frame's bytes
-	// arrive. Once a buffer has reached full size this is a single read.
-	end := contentOff + j.n + tagLen
-	for start < end {
-		step := min(end, max(len(j.buf), 2*start))
-		j.grow(step-contentOff-tagLen, d.frameLen)
-		if err := d.read(j.buf[start:step], "frame", j.seq); err != nil {
-			return nil, err
-		}
-		start = step
+	// The buffer is sized for the whole frame at once: growing it as the
+	// bytes arrive would hold the old and the new buffer together, half as
+	// much again as the frame. A large buffer fresh from the operating
+	// system costs memory only as its pages are written, and the frames a
+	// Decoder holds are bounded by its byte budget.
+	j.grow(j.n, d.frameLen)
+	if err := d.read(j.buf[start:contentOff+j.n+tagLen], "frame", j.seq); err != nil {
+		return nil, err
 	}
 	return j, nil
 }

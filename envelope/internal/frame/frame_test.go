@@ -56,7 +56,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 			e.Write(frame)
 		}
 		e.Close()
-		d := NewDecoder(bytes.NewReader(msg.Bytes()), testAEAD(t), testID, frameLen, workers, nil)
+		d := NewDecoder(bytes.NewReader(msg.Bytes()), testAEAD(t), testID, frameLen, workers, 64<<20, nil)
 		for range 20 {
 			if _, err := io.ReadFull(d, frame); err != nil {
 				t.Fatal(err)
@@ -84,7 +84,7 @@ func TestBufferReuse(t *testing.T) {
 		if err := e.Close(); err != nil {
 			t.Fatal(err)
 		}
-		d := NewDecoder(bytes.NewReader(msg.Bytes()), testAEAD(t), testID, frameLen, 2, nil)
+		d := NewDecoder(bytes.NewReader(msg.Bytes()), testAEAD(t), testID, frameLen, 2, 64<<20, nil)
 		if _, err := d.WriteTo(io.Discard); err != nil {
 			t.Fatal(err)
 		}
