@@ -21,6 +21,13 @@
 // (and on decrypt by the wrapped keys too), with the specification's
 // formulas; managers that share a Local cache share entries only when they
 // have the same partition id.
+//
+// Concurrent misses for the same entry make one call underneath: the first
+// caller asks the underlying manager while the others wait for its answer,
+// so a batch that encrypts 16 files at once still costs one GenerateDataKey
+// per cache window, and one Decrypt per distinct set of wrapped keys. If
+// that call fails, the callers that waited get its error, unless it failed
+// because the first caller's own context ended: then the next one asks.
 package cache
 
 import (
@@ -79,6 +86,55 @@ type Manager struct {
 	maxBytes  uint64
 	partition [sha512.Size]byte // SHA-512 of the partition id
 	now       func() time.Time
+
+	mu       sync.Mutex
+	inflight map[string]*flight // calls underneath in progress, by entry id
+}
+
+// A flight is one call to the underlying manager that other callers
+// missing the same entry wait for.
+type flight struct {
+	done chan struct{}
+	err  error // set before done is closed
+	// retry is set when the call ended because its caller's context did:
+	// the waiters then ask again instead of taking that error as theirs.
+	retry bool
+}
+
+// join returns the flight of entry id and whether the caller leads it:
+// a leader makes the call and lands the flight; the others wait.
+func (m *Manager) join(id string) (*flight, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f, ok := m.inflight[id]; ok {
+		return f, false
+	}
+	f := &flight{done: make(chan struct{})}
+	m.inflight[id] = f
+	return f, true
+}
+
+// land ends the flight of entry id, after the answer (if any) was cached.
+func (m *Manager) land(ctx context.Context, id string, f *flight, err error) {
+	m.mu.Lock()
+	delete(m.inflight, id)
+	m.mu.Unlock()
+	f.err, f.retry = err, err != nil && ctx.Err() != nil
+	close(f.done)
+}
+
+// wait waits for a flight led by another caller. It returns nil when the
+// entry should be looked up again, or the error to return.
+func (f *flight) wait(ctx context.Context) error {
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if f.err != nil && !f.retry {
+		return f.err
+	}
+	return nil
 }
 
 // New returns a caching materials manager over mm, such as
@@ -90,7 +146,8 @@ func New(mm envelope.MaterialsManager, opts Options) (*Manager, error) {
 	if opts.MaxAge <= 0 {
 		return nil, errors.New("cache: a maximum age (Options.MaxAge) is required")
 	}
-	m := &Manager{mm: mm, c: opts.Cache, maxAge: opts.MaxAge, maxMsgs: opts.MaxMessages, maxBytes: opts.MaxBytes, now: opts.Now}
+	m := &Manager{mm: mm, c: opts.Cache, maxAge: opts.MaxAge, maxMsgs: opts.MaxMessages, maxBytes: opts.MaxBytes, now: opts.Now,
+		inflight: map[string]*flight{}}
 	if m.c == nil {
 		m.c = NewLocal(DefaultCapacity)
 	}
@@ -134,18 +191,27 @@ func (m *Manager) GetEncryptionMaterials(ctx context.Context, req envelope.Encry
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	n := uint64(req.PlaintextLength)
-	now := m.now()
-	if mat := m.c.useEncryption(id, now, n, m.maxMsgs, m.maxBytes); mat != nil {
-		return mat, nil
+	for {
+		now := m.now()
+		if mat := m.c.useEncryption(id, now, n, m.maxMsgs, m.maxBytes); mat != nil {
+			return mat, nil
+		}
+		f, leader := m.join(id)
+		if !leader {
+			if err := f.wait(ctx); err != nil {
+				return nil, err
+			}
+			continue // the new entry counts this message too, if it can
+		}
+		under := req
+		under.PlaintextLength = int64(m.maxBytes)
+		mat, err := m.mm.GetEncryptionMaterials(ctx, under)
+		if err == nil {
+			m.c.put(&entry{id: id, expiry: now.Add(m.maxAge), enc: mat, messages: 1, bytes: n}, now)
+		}
+		m.land(ctx, id, f, err)
+		return mat, err
 	}
-	under := req
-	under.PlaintextLength = int64(m.maxBytes)
-	mat, err := m.mm.GetEncryptionMaterials(ctx, under)
-	if err != nil {
-		return nil, err
-	}
-	m.c.put(&entry{id: id, expiry: now.Add(m.maxAge), enc: mat, messages: 1, bytes: n}, now)
-	return mat, nil
 }
 
 // DecryptMaterials returns the cached materials of the same suite, wrapped
@@ -158,16 +224,25 @@ func (m *Manager) DecryptMaterials(ctx context.Context, req envelope.DecryptionM
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	now := m.now()
-	if mat := m.c.getDecryption(id, now); mat != nil {
-		return mat, nil
+	for {
+		now := m.now()
+		if mat := m.c.getDecryption(id, now); mat != nil {
+			return mat, nil
+		}
+		f, leader := m.join(id)
+		if !leader {
+			if err := f.wait(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		mat, err := m.mm.DecryptMaterials(ctx, req)
+		if err == nil {
+			m.c.put(&entry{id: id, expiry: now.Add(m.maxAge), dec: mat}, now)
+		}
+		m.land(ctx, id, f, err)
+		return mat, err
 	}
-	mat, err := m.mm.DecryptMaterials(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	m.c.put(&entry{id: id, expiry: now.Add(m.maxAge), dec: mat}, now)
-	return mat, nil
 }
 
 // encryptionID is the specification's entry identifier of encryption

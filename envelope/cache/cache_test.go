@@ -369,3 +369,123 @@ func TestConcurrentUseStaysWithinLimits(t *testing.T) {
 		t.Fatalf("%d GenerateDataKey calls for %d data keys", got, len(uses))
 	}
 }
+
+// TestConcurrentMissesShareOneCall checks that callers missing the same
+// entry at once wait for the one KMS call in flight: 16 parallel messages
+// cost 1 GenerateDataKey, and decrypting them 1 Decrypt per distinct
+// wrapped key. The test server holds each answer for 200 ms, so that every
+// caller misses while the first call is in flight.
+func TestConcurrentMissesShareOneCall(t *testing.T) {
+	const parallel = 16
+	f := setup(t)
+	f.srv.SetLatency(200 * time.Millisecond)
+	enc := f.manager(t, Options{MaxAge: time.Hour})
+	cts := make([][]byte, 2*parallel)
+	run := func(fn func(i int) error) {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range parallel {
+			wg.Go(func() {
+				<-start
+				if err := fn(i); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	for round, ec := range []map[string]string{{"job": "a"}, {"job": "b"}} {
+		f.srv.ResetCalls()
+		run(func(i int) error {
+			ct, err := envelope.EncryptBytes(context.Background(), []byte("x"), envelope.EncryptOptions{Materials: enc, SizeHint: 1, Context: ec})
+			cts[round*parallel+i] = ct
+			return err
+		})
+		if got := f.srv.Calls(kmstest.OpGenerateDataKey); got != 1 {
+			t.Fatalf("%d parallel messages: %d GenerateDataKey calls, want 1", parallel, got)
+		}
+	}
+	dec := f.manager(t, Options{MaxAge: time.Hour})
+	for round := range 2 {
+		f.srv.ResetCalls()
+		run(func(i int) error {
+			_, err := envelope.DecryptBytes(context.Background(), cts[round*parallel+i], envelope.DecryptOptions{Materials: dec})
+			return err
+		})
+		if got := f.srv.Calls(kmstest.OpDecrypt); got != 1 {
+			t.Fatalf("%d parallel messages with one wrapped key: %d Decrypt calls, want 1", parallel, got)
+		}
+	}
+	// A failed call is the answer of everyone who waited for it.
+	f.srv.Fail(kmstest.OpGenerateDataKey, -1, "KMSInternalException", 500)
+	f.srv.ResetCalls()
+	var failed atomic.Int32
+	run(func(i int) error {
+		_, err := envelope.EncryptBytes(context.Background(), []byte("x"), envelope.EncryptOptions{Materials: enc, SizeHint: 1, Context: map[string]string{"job": "c"}})
+		if err != nil {
+			failed.Add(1)
+		}
+		return nil
+	})
+	if failed.Load() != parallel || f.srv.Calls(kmstest.OpGenerateDataKey) != 1 {
+		t.Fatalf("failing KMS: %d of %d failed after %d calls, want all after 1", failed.Load(), parallel, f.srv.Calls(kmstest.OpGenerateDataKey))
+	}
+}
+
+// blockingMM blocks GetEncryptionMaterials until its caller's context ends
+// or release is closed.
+type blockingMM struct {
+	envelope.MaterialsManager
+	entered chan struct{}
+	release chan struct{}
+	calls   atomic.Int32
+}
+
+func (b *blockingMM) GetEncryptionMaterials(ctx context.Context, req envelope.EncryptionMaterialsRequest) (*envelope.EncryptionMaterials, error) {
+	if b.calls.Add(1) == 1 {
+		close(b.entered)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-b.release:
+		}
+	}
+	return b.MaterialsManager.GetEncryptionMaterials(ctx, req)
+}
+
+// TestWaiterOutlivesCancelledLeader checks that a caller waiting for a call
+// whose own caller gave up asks again instead of failing with the other
+// caller's cancellation.
+func TestWaiterOutlivesCancelledLeader(t *testing.T) {
+	key := make([]byte, 32)
+	rand.Read(key)
+	kr, _ := rawaes.New("ns", "k", key)
+	b := &blockingMM{MaterialsManager: envelope.DefaultMaterials(kr), entered: make(chan struct{}), release: make(chan struct{})}
+	m, _ := New(b, Options{MaxAge: time.Hour})
+	req := envelope.EncryptionMaterialsRequest{Suite: envelope.DefaultSuite, PlaintextLength: 1}
+	leaderCtx, cancel := context.WithCancel(context.Background())
+	leaderErr := make(chan error, 1)
+	go func() {
+		_, err := m.GetEncryptionMaterials(leaderCtx, req)
+		leaderErr <- err
+	}()
+	<-b.entered
+	waiter := make(chan error, 1)
+	go func() {
+		_, err := m.GetEncryptionMaterials(context.Background(), req)
+		waiter <- err
+	}()
+	cancel()
+	if err := <-leaderErr; err == nil {
+		t.Fatal("the cancelled caller got materials")
+	}
+	if err := <-waiter; err != nil {
+		t.Fatalf("the waiting caller failed with the other's cancellation: %v", err)
+	}
+	// The waiter may have joined before or after the leader gave up; either
+	// way it made at most one call of its own.
+	if n := b.calls.Load(); n != 2 {
+		t.Fatalf("%d calls underneath, want 2", n)
+	}
+}

@@ -11,21 +11,26 @@
 //     for encrypt only.
 //   - NewMRK: the same, aware of multi-Region keys: on decrypt, a replica
 //     opens what any key of its multi-Region family wrapped.
-//   - NewDiscovery: decrypt only; any "aws-kms" wrapped key, in the region
-//     its ARN names, restricted by an optional filter on account and
-//     partition.
+//   - NewDiscovery: decrypt only; any "aws-kms" wrapped key, restricted by
+//     an optional filter on account and partition, through the client of
+//     the configured region, as the specification says: an unauthenticated
+//     header never chooses where mlseal sends requests.
 //   - NewMRKDiscovery: decrypt only, in one region: multi-Region keys are
 //     opened by their replica in that region, other keys only if they are in
 //     it.
+//   - NewDiscoveryMulti, NewMRKDiscoveryMulti: one discovery keyring per
+//     region given, tried in order.
 //
 // Every call carries the whole encryption context (so that it appears in
 // CloudTrail and can be used in key policy conditions) and the grant tokens,
 // and honours the context's deadline. Errors name the operation and the key
-// (see Error). On decrypt, the error wraps envelope.ErrNoDataKey only when
-// KMS refused every candidate (unknown, disabled or inaccessible key, wrong
-// key or context); throttling that outlasts the retries, outages, bad
-// credentials and deadlines are returned without it, so that they are not
-// taken for a message that cannot be opened.
+// and say why in words (see Error). On decrypt, the error wraps
+// envelope.ErrNoDataKey only when KMS said that a wrapped key is not this
+// key's or not for this encryption context, for every candidate: a key that
+// is disabled, pending deletion, unknown or not allowed to the caller,
+// throttling that outlasts the retries, outages, missing credentials and
+// deadlines are returned without it, so that they are not taken for a
+// message that cannot be opened.
 //
 // This is the only package of mlseal's envelope that imports the AWS SDK.
 package awskms
@@ -41,6 +46,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/mlseal/mlseal/envelope"
+	"github.com/mlseal/mlseal/envelope/keyring/multi"
 	"github.com/mlseal/mlseal/internal/awsconfig"
 )
 
@@ -294,7 +300,7 @@ func decryptFirst(ctx context.Context, m *envelope.DecryptionMaterials, n int,
 	if refused {
 		return fmt.Errorf("awskms: %w: %w", envelope.ErrNoDataKey, joined)
 	}
-	return fmt.Errorf("awskms: no data key unwrapped, and not every key was refused (the outcome is unknown): %w", joined)
+	return fmt.Errorf("awskms: no data key unwrapped: %w", joined)
 }
 
 // A DiscoveryFilter restricts a discovery keyring to keys of some accounts
@@ -318,39 +324,80 @@ func (f *DiscoveryFilter) allows(a ARN) bool {
 	return f == nil || (a.Partition == f.Partition && slices.Contains(f.Accounts, a.Account))
 }
 
-// Discovery is a decrypt-only keyring that asks KMS to open any data key
-// wrapped by AWS KMS, within its filter.
+// Discovery is a decrypt-only keyring that asks KMS, through the client of
+// one region, to open any data key wrapped by AWS KMS, within its filter.
+// It never calls KMS in a region that a message names: a header is not
+// authenticated when the keyring reads it.
 type Discovery struct {
 	filter  *DiscoveryFilter
-	region  string // "" for the discovery keyring; the region of the MRK one
+	region  string // the client's region; "" for the configuration's default
+	mrk     bool   // multi-Region aware
 	clients ClientProvider
 	grants  []string
 	timeout time.Duration
 }
 
-// NewDiscovery returns a discovery keyring: it tries every "aws-kms"
-// wrapped key whose ARN passes filter (nil for none), calling Decrypt in
-// the region of that ARN with KeyId set to it. The caller needs
-// kms:Decrypt on those keys. It cannot encrypt.
+// NewDiscovery returns the specification's discovery keyring
+// (framework/aws-kms/aws-kms-discovery-keyring.md): it tries every
+// "aws-kms" wrapped key whose ARN passes filter (nil for none) with
+// Decrypt naming that ARN, through the client of the configuration's
+// default region. KMS refuses keys of other regions there: see
+// NewMRKDiscovery and NewDiscoveryMulti. The caller needs kms:Decrypt on
+// the keys. It cannot encrypt.
 func NewDiscovery(filter *DiscoveryFilter, opts Options) (*Discovery, error) {
-	if err := filter.check(); err != nil {
-		return nil, err
-	}
-	return &Discovery{filter: cloneFilter(filter), clients: opts.clients(), grants: slices.Clone(opts.GrantTokens), timeout: opts.Timeout}, nil
+	return newDiscovery("", false, filter, opts)
 }
 
-// NewMRKDiscovery returns a discovery keyring for one region
-// (framework/aws-kms/aws-kms-mrk-discovery-keyring.md): a data key wrapped
-// by a multi-Region key is opened by the key's replica in region; any other
-// key is tried only if it is in region.
+// NewMRKDiscovery returns a discovery keyring for one region that is aware
+// of multi-Region keys (framework/aws-kms/aws-kms-mrk-discovery-keyring.md):
+// a data key wrapped by a multi-Region key is opened by the key's replica in
+// region; any other key is tried only if it is in region.
 func NewMRKDiscovery(region string, filter *DiscoveryFilter, opts Options) (*Discovery, error) {
 	if region == "" {
 		return nil, errors.New("awskms: a multi-Region discovery keyring needs a region")
 	}
+	return newDiscovery(region, true, filter, opts)
+}
+
+func newDiscovery(region string, mrk bool, filter *DiscoveryFilter, opts Options) (*Discovery, error) {
 	if err := filter.check(); err != nil {
 		return nil, err
 	}
-	return &Discovery{filter: cloneFilter(filter), region: region, clients: opts.clients(), grants: slices.Clone(opts.GrantTokens), timeout: opts.Timeout}, nil
+	return &Discovery{filter: cloneFilter(filter), region: region, mrk: mrk, clients: opts.clients(),
+		grants: slices.Clone(opts.GrantTokens), timeout: opts.Timeout}, nil
+}
+
+// NewDiscoveryMulti returns the specification's discovery multi-keyring
+// (framework/aws-kms/aws-kms-multi-keyrings.md): a discovery keyring for
+// each region, tried in order.
+func NewDiscoveryMulti(regions []string, filter *DiscoveryFilter, opts Options) (envelope.Keyring, error) {
+	return discoveryMulti(regions, false, filter, opts)
+}
+
+// NewMRKDiscoveryMulti returns the specification's multi-Region aware
+// discovery multi-keyring (framework/aws-kms/aws-kms-mrk-multi-keyrings.md):
+// an NewMRKDiscovery keyring for each region, tried in order.
+func NewMRKDiscoveryMulti(regions []string, filter *DiscoveryFilter, opts Options) (envelope.Keyring, error) {
+	return discoveryMulti(regions, true, filter, opts)
+}
+
+func discoveryMulti(regions []string, mrk bool, filter *DiscoveryFilter, opts Options) (envelope.Keyring, error) {
+	if len(regions) == 0 {
+		return nil, errors.New("awskms: a discovery multi-keyring needs at least one region")
+	}
+	opts.Clients = opts.clients() // one provider, and so one configuration, for all
+	var rings []envelope.Keyring
+	for _, r := range regions {
+		if r == "" {
+			return nil, errors.New("awskms: a discovery multi-keyring was given an empty region")
+		}
+		d, err := newDiscovery(r, mrk, filter, opts)
+		if err != nil {
+			return nil, err
+		}
+		rings = append(rings, d)
+	}
+	return multi.New(nil, rings...)
 }
 
 func cloneFilter(f *DiscoveryFilter) *DiscoveryFilter {
@@ -363,8 +410,11 @@ func cloneFilter(f *DiscoveryFilter) *DiscoveryFilter {
 // String describes the keyring.
 func (d *Discovery) String() string {
 	s := "AWS KMS discovery"
-	if d.region != "" {
-		s += " (multi-Region aware, in " + d.region + ")"
+	switch {
+	case d.mrk:
+		s += " (multi-Region aware) in " + d.region
+	case d.region != "":
+		s += " in " + d.region
 	}
 	if d.filter != nil {
 		s += fmt.Sprintf(" of accounts %s in partition %s", strings.Join(d.filter.Accounts, ","), d.filter.Partition)
@@ -387,6 +437,7 @@ func (d *Discovery) OnDecrypt(ctx context.Context, m *envelope.DecryptionMateria
 		edk   envelope.EncryptedDataKey
 	}
 	var cands []cand
+	var elsewhere []string // regions of keys an MRK keyring may not try
 	for _, edk := range edks {
 		if edk.ProviderID != ProviderID {
 			continue
@@ -398,8 +449,11 @@ func (d *Discovery) OnDecrypt(ctx context.Context, m *envelope.DecryptionMateria
 		if !d.filter.allows(a) {
 			continue
 		}
-		if d.region != "" {
+		if d.mrk {
 			if !a.IsMRK() && a.Region != d.region {
+				if !slices.Contains(elsewhere, a.Region) {
+					elsewhere = append(elsewhere, a.Region)
+				}
 				continue
 			}
 			a.Region = d.region
@@ -407,14 +461,20 @@ func (d *Discovery) OnDecrypt(ctx context.Context, m *envelope.DecryptionMateria
 		cands = append(cands, cand{keyID: a.String(), edk: edk})
 	}
 	if len(cands) == 0 {
+		if len(elsewhere) > 0 {
+			return fmt.Errorf("awskms: %w: the message's AWS KMS keys are single-Region keys in %s, and %s calls KMS in %s only",
+				envelope.ErrNoDataKey, strings.Join(elsewhere, ", "), d, d.region)
+		}
 		return fmt.Errorf("awskms: %w: the message has no data key wrapped by AWS KMS that %s may try", envelope.ErrNoDataKey, d)
 	}
 	ctx, cancel := withTimeout(ctx, d.timeout)
 	defer cancel()
+	c, err := d.clients.Client(ctx, d.region)
+	if err != nil {
+		return fmt.Errorf("awskms: %s: %w", d, err)
+	}
 	return decryptFirst(ctx, m, len(cands), func(i int) (string, Client, envelope.EncryptedDataKey, error) {
-		a, _ := ParseARN(cands[i].keyID)
-		c, err := d.clients.Client(ctx, a.Region)
-		return cands[i].keyID, c, cands[i].edk, err
+		return cands[i].keyID, c, cands[i].edk, nil
 	}, d.grants)
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -200,11 +201,14 @@ func TestMultiKeyring(t *testing.T) {
 }
 
 func TestDiscovery(t *testing.T) {
-	srv, opts := setup(t)
+	srv, opts := setup(t) // the configured region is us-east-1
+	east := srv.CreateKey("us-east-1")
 	west := srv.CreateKey("us-west-2")
 	other := srv.CreateKeyIn("444455556666", "us-east-1")
-	kr, _ := New(west, opts)
-	ct := seal(t, kr, map[string]string{"k": "v"})
+	krEast, _ := New(east, opts)
+	krWest, _ := New(west, opts)
+	ct := seal(t, krEast, map[string]string{"k": "v"})
+	ctWest := seal(t, krWest, nil)
 
 	d, err := NewDiscovery(nil, opts)
 	if err != nil {
@@ -212,9 +216,36 @@ func TestDiscovery(t *testing.T) {
 	}
 	srv.ResetCalls()
 	mustOpen(t, d, ct, nil)
-	if r := srv.Requests(); len(r) != 1 || r[0].Region != "us-west-2" || r[0].KeyID != west {
-		t.Fatalf("discovery called %+v; want Decrypt in the key's region naming the key", r)
+	if r := srv.Requests(); len(r) != 1 || r[0].Region != "us-east-1" || r[0].KeyID != east {
+		t.Fatalf("discovery called %+v; want Decrypt in the configured region naming the key", r)
 	}
+	// A key of another region is asked for through the configured client,
+	// never in the region that the (unauthenticated) header names; KMS
+	// says it does not know the key there, which is not a refusal.
+	srv.ResetCalls()
+	err = open(d, ctWest, nil)
+	if r := srv.Requests(); len(r) != 1 || r[0].Region != "us-east-1" || r[0].KeyID != west {
+		t.Fatalf("discovery of a us-west-2 key called %+v; want one Decrypt in us-east-1", r)
+	}
+	if err == nil || errors.Is(err, envelope.ErrNoDataKey) || !strings.Contains(err.Error(), "the key does not exist") {
+		t.Fatalf("discovery of a us-west-2 key in us-east-1: %v", err)
+	}
+	// The discovery multi-keyring: one client per region given.
+	dm, err := NewDiscoveryMulti([]string{"us-east-1", "us-west-2"}, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.ResetCalls()
+	mustOpen(t, dm, ctWest, nil)
+	if r := srv.Requests(); len(r) != 2 || r[0].Region != "us-east-1" || r[1].Region != "us-west-2" {
+		t.Fatalf("discovery multi-keyring called %+v; want us-east-1, then us-west-2", r)
+	}
+	for _, regions := range [][]string{nil, {"us-east-1", ""}} {
+		if _, err := NewDiscoveryMulti(regions, nil, opts); err == nil {
+			t.Fatalf("regions %q accepted", regions)
+		}
+	}
+
 	if err := d.OnEncrypt(context.Background(), &envelope.EncryptionMaterials{Suite: envelope.DefaultSuite}); err == nil {
 		t.Fatal("a discovery keyring encrypted")
 	}
@@ -241,6 +272,25 @@ func TestDiscovery(t *testing.T) {
 	// Keys of another account are tried with their ARN.
 	krOther, _ := New(other, opts)
 	mustOpen(t, d, seal(t, krOther, nil), nil)
+}
+
+// TestClientCacheIsBounded checks that a ClientProvider keeps at most
+// MaxClients regions' clients, however many regions it is asked for.
+func TestClientCacheIsBounded(t *testing.T) {
+	isolateAWSConfig(t)
+	t.Setenv("AWS_REGION", "us-east-1")
+	p := NewClientProvider(awsconfig.Options{Endpoint: "http://127.0.0.1:1"}).(*configProvider)
+	for i := range 3 * MaxClients {
+		if _, err := p.Client(context.Background(), fmt.Sprintf("xx-test-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(p.clients) != MaxClients || len(p.order) != MaxClients {
+		t.Fatalf("%d clients kept (order %d), want %d", len(p.clients), len(p.order), MaxClients)
+	}
+	if _, ok := p.clients[fmt.Sprintf("xx-test-%d", 3*MaxClients-1)]; !ok {
+		t.Fatal("the newest client was dropped")
+	}
 }
 
 func TestMultiRegionKeys(t *testing.T) {
@@ -304,21 +354,31 @@ func TestRefusalsAreNoDataKey(t *testing.T) {
 	if !errors.As(err, &ice) {
 		t.Fatal("the SDK's error type is not reachable")
 	}
-	ec := map[string]string{"tenant": "a"}
-	mustOpen(t, kr, ct, ec)
+	mustOpen(t, kr, ct, map[string]string{"tenant": "a"})
+}
 
-	srv.SetKeyState(arn, kmstest.StateDisabled)
-	if err := open(kr, ct, ec); !errors.Is(err, envelope.ErrNoDataKey) || !strings.Contains(err.Error(), "DisabledException") {
-		t.Fatalf("disabled key: %v", err)
-	}
-	srv.SetKeyState(arn, kmstest.StatePendingDeletion)
-	if err := open(kr, ct, ec); !errors.Is(err, envelope.ErrNoDataKey) || !strings.Contains(err.Error(), "KMSInvalidStateException") {
-		t.Fatalf("key pending deletion: %v", err)
-	}
-	srv.SetKeyState(arn, kmstest.StateEnabled)
-	srv.Deny(arn, "Decrypt")
-	if err := open(kr, ct, ec); !errors.Is(err, envelope.ErrNoDataKey) || !strings.Contains(err.Error(), "AccessDeniedException") {
-		t.Fatalf("access denied: %v", err)
+// TestUnusableKeysAreNotNoDataKey checks that a key that KMS will not use
+// now is reported as such, and not as a message that cannot be opened
+// (which the CLI would call not authentic).
+func TestUnusableKeysAreNotNoDataKey(t *testing.T) {
+	srv, opts := setup(t)
+	arn := srv.CreateKey("us-east-1")
+	kr, _ := New(arn, opts)
+	ec := map[string]string{"tenant": "a"}
+	ct := seal(t, kr, ec)
+	for _, c := range []struct {
+		set  func()
+		want string
+	}{
+		{func() { srv.SetKeyState(arn, kmstest.StateDisabled) }, "the key is disabled"},
+		{func() { srv.SetKeyState(arn, kmstest.StatePendingDeletion) }, "pending deletion"},
+		{func() { srv.SetKeyState(arn, kmstest.StateEnabled); srv.Deny(arn, "Decrypt") }, "access denied"},
+	} {
+		c.set()
+		err := open(kr, ct, ec)
+		if err == nil || errors.Is(err, envelope.ErrNoDataKey) || envelope.IsIntegrityError(err) || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("want an error saying %q, not ErrNoDataKey: %v", c.want, err)
+		}
 	}
 }
 
@@ -327,9 +387,9 @@ func TestEncryptErrorsNameKeyAndOperation(t *testing.T) {
 	west := srv.CreateKey("us-west-2")
 	id := west[strings.LastIndex(west, "/")+1:]
 	for name, want := range map[string]string{
-		"alias/missing": "kms:GenerateDataKey with key alias/missing: NotFoundException",
+		"alias/missing": "kms:GenerateDataKey with key alias/missing: the key does not exist in this account and region (NotFoundException",
 		// A key id resolves in the default region (us-east-1), not the key's.
-		id: "kms:GenerateDataKey with key " + id + ": NotFoundException",
+		id: "kms:GenerateDataKey with key " + id + ": the key does not exist in this account and region (NotFoundException",
 		"arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000": "NotFoundException",
 	} {
 		kr, _ := New(name, opts)
@@ -344,7 +404,7 @@ func TestEncryptErrorsNameKeyAndOperation(t *testing.T) {
 	krW, _ := New(west, opts)
 	both, _ := multi.New(krA, krW)
 	_, err := envelope.EncryptBytes(context.Background(), plaintext, envelope.EncryptOptions{Keyring: both})
-	if err == nil || !strings.Contains(err.Error(), "kms:Encrypt with key "+west+": DisabledException") {
+	if err == nil || !strings.Contains(err.Error(), "kms:Encrypt with key "+west+": the key is disabled: enable it in KMS to use it (DisabledException") {
 		t.Fatalf("disabled second key: %v", err)
 	}
 }

@@ -42,12 +42,18 @@ func (f ClientProviderFunc) Client(ctx context.Context, region string) (Client, 
 // (environment, shared config and credentials files, SSO, web identity,
 // IMDS; AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, a profile's endpoint_url,
 // AWS_USE_FIPS_ENDPOINT and AWS_CA_BUNDLE included), and keeps one client per
-// region. opts.Region is the default region, for keys named without an ARN;
-// opts.Endpoint overrides the endpoint for every region. optFns adjust each
-// client, after the configuration is applied.
+// region, up to MaxClients regions (the least recently made client is
+// dropped to make room). opts.Region is the default region, for keys
+// named without an ARN and for discovery; opts.Endpoint overrides the
+// endpoint for every region. optFns adjust each client, after the
+// configuration is applied.
 func NewClientProvider(opts awsconfig.Options, optFns ...func(*kms.Options)) ClientProvider {
 	return &configProvider{opts: opts, optFns: optFns, clients: map[string]Client{}}
 }
+
+// MaxClients is how many regions' clients a ClientProvider from
+// NewClientProvider keeps at once.
+const MaxClients = 16
 
 type configProvider struct {
 	opts   awsconfig.Options
@@ -56,6 +62,7 @@ type configProvider struct {
 	mu      sync.Mutex
 	cfg     *aws.Config
 	clients map[string]Client
+	order   []string // regions of clients, oldest first
 }
 
 func (p *configProvider) Client(ctx context.Context, region string) (Client, error) {
@@ -69,17 +76,22 @@ func (p *configProvider) Client(ctx context.Context, region string) (Client, err
 		p.cfg = &cfg
 	}
 	if region == "" {
-		region = p.cfg.Region
-		if region == "" {
-			return nil, errors.New("no AWS region is configured: set AWS_REGION (or a profile's region), or name the key by its ARN")
+		if err := awsconfig.RequireRegion(*p.cfg); err != nil {
+			return nil, err
 		}
+		region = p.cfg.Region
 	}
 	if c, ok := p.clients[region]; ok {
 		return c, nil
 	}
 	fns := append([]func(*kms.Options){func(o *kms.Options) { o.Region = region }}, p.optFns...)
 	c := kms.NewFromConfig(*p.cfg, fns...)
+	if len(p.order) >= MaxClients {
+		delete(p.clients, p.order[0])
+		p.order = p.order[1:]
+	}
 	p.clients[region] = c
+	p.order = append(p.order, region)
 	return c, nil
 }
 
@@ -99,10 +111,15 @@ func (e *Error) Error() string {
 	switch {
 	case errors.Is(e.Err, context.DeadlineExceeded):
 		msg = "no answer before the deadline: " + msg
+	case errors.Is(e.Err, awsconfig.ErrNoCredentials):
+		msg = awsconfig.ErrNoCredentials.Error()
 	case errors.As(e.Err, &ae):
 		msg = ae.ErrorCode()
 		if m := ae.ErrorMessage(); m != "" {
 			msg += ": " + m
+		}
+		if why := reasons[ae.ErrorCode()]; why != "" {
+			msg = why + " (" + msg + ")"
 		}
 		var me *retry.MaxAttemptsError
 		if errors.As(e.Err, &me) {
@@ -110,6 +127,16 @@ func (e *Error) Error() string {
 		}
 	}
 	return fmt.Sprintf("kms:%s with key %s: %s", e.Op, e.Key, msg)
+}
+
+// reasons say in words what the KMS errors that people meet first mean.
+var reasons = map[string]string{
+	"DisabledException":          "the key is disabled: enable it in KMS to use it",
+	"KMSInvalidStateException":   "the key cannot be used in its present state, such as pending deletion (cancel the deletion to use it again)",
+	"AccessDeniedException":      "access denied: the key policy or the caller's IAM policy does not allow this call",
+	"NotFoundException":          "the key does not exist in this account and region",
+	"IncorrectKeyException":      "the data key was not wrapped by this key",
+	"InvalidCiphertextException": "KMS could not open the wrapped data key: it was wrapped by another key, with another encryption context, or altered",
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -125,9 +152,11 @@ func (e *Error) Code() string {
 }
 
 // refusal reports whether err means that KMS answered that this key does
-// not open this ciphertext for this caller, as opposed to an outage, a
-// throttled or unauthenticated request, or a deadline: only refusals count
-// towards envelope.ErrNoDataKey.
+// not open this wrapped key with this encryption context, as opposed to a
+// key that cannot be used now (disabled, pending deletion, unknown, denied
+// to the caller), an outage, a throttled or unauthenticated request, or a
+// deadline: only refusals count towards envelope.ErrNoDataKey, which says
+// that the message cannot be opened with these keys and this context.
 func refusal(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
@@ -141,8 +170,7 @@ func refusal(err error) bool {
 		return false
 	}
 	switch ae.ErrorCode() {
-	case "NotFoundException", "DisabledException", "KMSInvalidStateException", "AccessDeniedException",
-		"IncorrectKeyException", "InvalidCiphertextException", "InvalidKeyUsageException", "InvalidGrantTokenException":
+	case "IncorrectKeyException", "InvalidCiphertextException":
 		return true
 	}
 	return false

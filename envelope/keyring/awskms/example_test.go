@@ -63,7 +63,7 @@ func Example() {
 	// KMS calls: 1 GenerateDataKey, 1 Decrypt
 }
 
-func ExampleNewDiscovery() {
+func ExampleNewDiscoveryMulti() {
 	srv := kmstest.New()
 	defer srv.Close()
 	opts := awskms.Options{Clients: testClients(srv)}
@@ -73,9 +73,11 @@ func ExampleNewDiscovery() {
 		log.Fatal(err)
 	}
 
-	// A reader who does not know the key: any key of the trusted account,
-	// in whatever region the message names.
-	d, err := awskms.NewDiscovery(&awskms.DiscoveryFilter{Partition: "aws", Accounts: []string{kmstest.DefaultAccount}}, opts)
+	// A reader who does not know the key: any key of the trusted account
+	// that KMS in the regions the reader chose can use. The message's
+	// header, not yet authenticated, never picks the region.
+	d, err := awskms.NewDiscoveryMulti([]string{"us-east-1", "us-west-2"},
+		&awskms.DiscoveryFilter{Partition: "aws", Accounts: []string{kmstest.DefaultAccount}}, opts)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -110,8 +110,8 @@ func TestESDKVectorHeaders(t *testing.T) {
 
 		strict, _ := New(arn, opts)
 		mrk, _ := NewMRK(arn, opts)
-		disc, _ := NewDiscovery(&DiscoveryFilter{Partition: "aws", Accounts: []string{a.Account}}, opts)
-		discAll, _ := NewDiscovery(nil, opts)
+		disc, _ := NewDiscoveryMulti([]string{a.Region}, &DiscoveryFilter{Partition: "aws", Accounts: []string{a.Account}}, opts)
+		discAll, _ := NewDiscoveryMulti([]string{a.Region}, nil, opts)
 		mrkDisc, _ := NewMRKDiscovery(a.Region, nil, opts)
 		otherKey, _ := New(strings.Replace(arn, a.ResourceID, "00000000-0000-0000-0000-000000000000", 1), opts)
 		otherRegion := a
