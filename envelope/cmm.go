@@ -109,6 +109,15 @@ func (c defaultCMM) DecryptMaterials(ctx context.Context, req DecryptionMaterial
 	return m, nil
 }
 
+// ownMaterials reports whether the materials cmm returns are made for one
+// message and shared with nobody, so that Encrypt and Decrypt may clear
+// their data key once the message key is derived. A caller's materials
+// manager may share its materials (a cache does), so they are its to clear.
+func ownMaterials(cmm MaterialsManager) bool {
+	_, ok := cmm.(defaultCMM)
+	return ok
+}
+
 // materialsManager picks the options' materials manager: Materials when set,
 // otherwise the default one over Keyring.
 func materialsManager(mm MaterialsManager, kr Keyring, op string) (MaterialsManager, error) {

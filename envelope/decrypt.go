@@ -211,6 +211,14 @@ func openHeader(ctx context.Context, src io.Reader, opts *DecryptOptions) (*open
 	if err != nil {
 		return nil, fmt.Errorf("envelope: %w", err)
 	}
+	if ownMaterials(cmm) {
+		// Nobody else holds these materials: once the message key is
+		// derived, the data key is not needed.
+		defer clear(m.DataKey)
+	}
+	if m.Suite != suite {
+		return nil, fmt.Errorf("envelope: the materials manager returned materials for suite %s, but the message's suite is %s", m.Suite, suite)
+	}
 	if len(m.DataKey) != suite.DataKeyLen() {
 		return nil, fmt.Errorf("envelope: %w: the keyring returned no data key", ErrNoDataKey)
 	}
@@ -234,6 +242,7 @@ func authenticateHeader(h *header.Header, dataKey []byte, required map[string]st
 		if err != nil {
 			return nil, err
 		}
+		defer clear(commitKey)
 		if suite.Committing() {
 			if err := checkCommitment(commitKey, h.SuiteData); err != nil {
 				return nil, err

@@ -73,11 +73,26 @@ func Encrypt(ctx context.Context, dst io.Writer, opts EncryptOptions) (*Writer, 
 	if len(m.EncryptedDataKeys) > DefaultMaxEncryptedDataKeys {
 		return nil, fmt.Errorf("envelope: %d wrapped data keys are more than readers accept by default (%d): use fewer keys", len(m.EncryptedDataKeys), DefaultMaxEncryptedDataKeys)
 	}
+	if ownMaterials(cmm) {
+		defer clear(m.DataKey) // the message key is derived before Encrypt returns
+	}
 
+	// The required context is the one the materials name, as the
+	// specification says (client-apis/encrypt.md): a materials manager may
+	// require more keys than the caller asked for, never fewer.
+	for _, k := range req.RequiredContextKeys {
+		if !slices.Contains(m.RequiredContextKeys, k) {
+			return nil, fmt.Errorf("envelope: the materials manager dropped the required encryption context key %q", k)
+		}
+	}
 	stored := maps.Clone(m.Context)
 	required := map[string]string{}
-	for _, k := range req.RequiredContextKeys {
-		required[k] = m.Context[k]
+	for _, k := range m.RequiredContextKeys {
+		v, ok := m.Context[k]
+		if !ok {
+			return nil, fmt.Errorf("envelope: the materials manager requires encryption context key %q, which its encryption context lacks", k)
+		}
+		required[k] = v
 		delete(stored, k)
 	}
 	messageID := make([]byte, header.MessageIDLen(2))

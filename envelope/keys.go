@@ -43,6 +43,7 @@ func messageKey(suite SuiteID, dataKey, messageID []byte, omitMessageID bool) (a
 		if key, err = hkdf.Expand(info.kdfHash, prk, string(id[:])+"DERIVEKEY", info.keyLen); err == nil {
 			commitKey, err = hkdf.Expand(info.kdfHash, prk, "COMMITKEY", info.commitKeyLen)
 		}
+		clear(prk)
 	case info.kdf == kdfHKDF:
 		kdfInfo := string(id[:]) + string(messageID)
 		if omitMessageID {
@@ -54,6 +55,12 @@ func messageKey(suite SuiteID, dataKey, messageID []byte, omitMessageID bool) (a
 		return nil, nil, err
 	}
 	block, err := aes.NewCipher(key)
+	// The cipher keeps its own expansion of the key: the derived key and
+	// the pseudorandom key it came from are no longer needed. (The data key
+	// itself is the caller's to clear.)
+	if info.kdf != kdfIdentity {
+		clear(key)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
