@@ -215,7 +215,7 @@ func (r *rewrapJob) multipart(ctx context.Context) error {
 		size = DefaultCopyPartSize
 	}
 	size = max(size, MinPartSize, (bodyLen-first+maxParts-2)/(maxParts-1))
-	copier, serverSide := r.c.api.(PartCopier)
+	copier, serverSide := partCopier(r.c.api)
 
 	created, err := r.c.api.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(r.dstBucket), Key: aws.String(r.dstKey),
@@ -359,6 +359,16 @@ func (r *rewrapJob) sendPart(ctx context.Context, id *string, n int32, off, end 
 	r.res.BytesSent += int64(len(b))
 	r.mu.Unlock()
 	return out.ETag, out.ChecksumCRC32, nil
+}
+
+// partCopier returns the server-side copy of api, looking through the
+// client's own upload tracking.
+func partCopier(api API) (PartCopier, bool) {
+	if t, ok := api.(*trackingAPI); ok {
+		api = t.API
+	}
+	pc, ok := api.(PartCopier)
+	return pc, ok
 }
 
 // changedErr reports a failed precondition on an ETag (the source's, or
