@@ -27,11 +27,27 @@ const (
 // A detector finds one PII type in text: a regular expression proposes
 // candidates and a validator (checksum, ranges) keeps the real ones.
 type detector struct {
-	typ        string
-	re         *regexp.Regexp
-	group      int // submatch holding the value; 0 for the whole match
-	valid      func(string) bool
+	typ   string
+	re    *regexp.Regexp
+	group int // submatch holding the value; 0 for the whole match
+	valid func(string) bool
+	// validIn, if set, judges the candidate text[start:end] by what
+	// surrounds it: digits inside a UUID or after "order #" are not a
+	// phone or card number.
+	validIn func(text string, start, end int) bool
+	// shrink: when the match fails the checks, try it without its last
+	// space-separated groups (an IBAN's regular expression takes a word
+	// that follows it for its last group).
+	shrink     bool
 	credential bool // never kept in any form: always redacted in text
+}
+
+// longest compiles a leftmost-longest expression: "+1 (415) 555-0134" is
+// found whole rather than from its first alternative that matches.
+func longest(expr string) *regexp.Regexp {
+	re := regexp.MustCompile(expr)
+	re.Longest()
+	return re
 }
 
 var detectors = []*detector{
@@ -47,22 +63,38 @@ var detectors = []*detector{
 	{typ: TypeEmail,
 		re:    regexp.MustCompile(`\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b`),
 		valid: func(s string) bool { return !strings.Contains(s, "..") }},
-	{typ: TypeIBAN,
+	{typ: TypeIBAN, shrink: true,
 		re:    regexp.MustCompile(`\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b`),
 		valid: validIBAN},
 	{typ: TypeSSN,
-		re:    regexp.MustCompile(`\b[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}\b`),
-		valid: validSSN},
+		// Nine bare digits are an SSN only where the text says so.
+		re:      regexp.MustCompile(`\b[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}\b|\b[0-9]{9}\b`),
+		valid:   validSSN,
+		validIn: ssnIn},
 	{typ: TypeCard,
-		re:    regexp.MustCompile(`\b[0-9](?:[ -]?[0-9]){12,18}\b`),
-		valid: validCard},
+		re:      regexp.MustCompile(`\b[0-9](?:[ -]?[0-9]){12,18}\b`),
+		valid:   validCard,
+		validIn: func(text string, s, e int) bool { return standsAlone(text, s, e, "") && !afterIDWord(text, s) },
+	},
 	{typ: TypeIP,
-		re:    regexp.MustCompile(`\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b|(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%[0-9A-Za-z]+)?`),
-		valid: validIP},
+		re:      longest(`\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b|(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b)?(?:%[0-9A-Za-z]+)?`),
+		valid:   validIP,
+		validIn: ipIn},
 	{typ: TypePhone,
-		re:    regexp.MustCompile(`(?:\+[0-9]{1,3}[ .-]?)?(?:\([0-9]{2,4}\)[ .-]?|[0-9]{2,4}[ .-])[0-9]{3,4}[ .-][0-9]{3,4}\b|\+[0-9]{8,15}\b`),
-		valid: validPhone},
+		re:      longest(phonePattern),
+		valid:   validPhone,
+		validIn: phoneIn},
 }
+
+// phonePattern proposes phone numbers: North American numbers with an
+// optional +1 or 1- (separators required: bare digits are an alternative
+// of their own), international numbers after a + or 00, and national numbers
+// with a trunk 0 (British, French and German ways of grouping them).
+const phonePattern = `(?:\+1[ .-]?|\b1[ .-])?(?:\([2-9][0-9]{2}\) ?|\b[2-9][0-9]{2}[ ./-])[2-9][0-9]{2}[ .-][0-9]{4}\b` +
+	`|(?:\+|\b00)[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,5}\)?){1,6}\b` +
+	`|\b0[1-9][0-9]{1,4}[ .-]?[0-9]{3,4}[ .-]?[0-9]{3,4}\b` +
+	`|\b0[1-9](?:[ .][0-9]{2}){4}\b` +
+	`|\b1?[2-9][0-9]{2}[2-9][0-9]{6}\b`
 
 // textDetectorNames lists the detectors a scan field may name.
 func textDetectorNames() []string {
@@ -110,7 +142,15 @@ func findSpans(text string, ds []*detector) []span {
 			if s < 0 {
 				continue
 			}
-			if d.valid != nil && !d.valid(text[s:e]) {
+			for d.valid != nil && !d.valid(text[s:e]) {
+				i := strings.LastIndexByte(text[s:e], ' ')
+				if !d.shrink || i <= 0 {
+					e = -1
+					break
+				}
+				e = s + i
+			}
+			if e < 0 || d.validIn != nil && !d.validIn(text, s, e) {
 				continue
 			}
 			all = append(all, span{s, e, d})
@@ -280,10 +320,28 @@ func validIP(s string) bool {
 	return strings.Count(s, ":") >= 2 && !a.IsUnspecified() && !a.IsLoopback()
 }
 
-// validPhone wants 8 to 15 digits (E.164), not all the same.
+// validPhone wants 8 to 15 digits (E.164), not all the same; a number
+// that starts with 1 (country code 1, or the North American trunk 1) has
+// exactly 11 digits with a valid area code and exchange, which keeps epoch
+// timestamps (1 followed by 9 or 12 digits) out.
 func validPhone(s string) bool {
 	d := digitsOf(s)
-	return len(d) >= 8 && len(d) <= 15 && strings.Count(d, d[:1]) != len(d)
+	if len(d) < 8 || len(d) > 15 || strings.Count(d, d[:1]) == len(d) {
+		return false
+	}
+	if len(d) == 10 && !strings.HasPrefix(s, "+") && d[0] != '0' {
+		return validNANP(d)
+	}
+	if d[0] == '1' {
+		return len(d) == 11 && validNANP(d[1:])
+	}
+	return true
+}
+
+// validNANP reports whether ten digits are a North American number: area
+// code and exchange start with 2 to 9.
+func validNANP(d string) bool {
+	return len(d) == 10 && d[0] >= '2' && d[3] >= '2'
 }
 
 // looksRandom wants a mix of upper case, lower case and digits, as a
@@ -303,17 +361,15 @@ func looksRandom(s string) bool {
 	return up && lo && dig
 }
 
-// dateLayouts are the layouts a date of birth is recognised in.
-var dateLayouts = []string{"2006-01-02", "01/02/2006", "02/01/2006", "2006/01/02", "02.01.2006", "Jan 2, 2006", "2 Jan 2006", "20060102"}
+// dateLayouts are the layouts a date of birth is recognised in, the
+// starter policy's choice first where two parse the same values.
+var dateLayouts = []string{"2006-01-02", "01/02/2006", "02/01/2006", "1/2/2006", "2/1/2006", "2006/01/02",
+	"02.01.2006", "2.1.2006", "Jan 2, 2006", "January 2, 2006", "2 Jan 2006", "2 January 2006", "02-Jan-2006",
+	"20060102", "2006-01-02 15:04:05", time.RFC3339}
 
-// parseDate returns the layout a plausible birth date (1900 to today) is
-// written in.
-func parseDate(s string) (string, bool) {
-	s = strings.TrimSpace(s)
-	for _, l := range dateLayouts {
-		if t, err := time.Parse(l, s); err == nil && t.Year() >= 1900 && t.Before(time.Now()) {
-			return l, true
-		}
-	}
-	return "", false
+// plausibleBirthDate reports whether s is a date in layout between 1900
+// and today.
+func plausibleBirthDate(layout, s string) bool {
+	t, err := time.Parse(layout, s)
+	return err == nil && t.Year() >= 1900 && t.Before(time.Now())
 }

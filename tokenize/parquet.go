@@ -184,7 +184,7 @@ func ScanParquet(src io.ReaderAt, size int64, opts ScanOptions) (*ScanReport, er
 	stats := make([]*fieldStats, len(cols))
 	for i, path := range cols {
 		name := parquetFieldName(path)
-		stats[i] = &fieldStats{name: name, hint: hintOf(name), types: map[string]*TypeReport{}}
+		stats[i] = newFieldStats(name)
 	}
 	rep := &ScanReport{}
 	buf := make([]parquet.Row, 256)

@@ -203,8 +203,8 @@ func TestScanCSV(t *testing.T) {
 	var in bytes.Buffer
 	in.WriteString("customer_id,name,email,phone,ssn,card_number,birth_date,notes,created_ms,sku\n")
 	for i := range 200 {
-		fmt.Fprintf(&in, "C-%d,Person %d,%s,%s,%s,%s,19%02d-%02d-%02d,\"call me at %s\",%s,SKU%s\n",
-			i, i, s.value(TypeEmail), fmt.Sprintf(s.value(TypePhone), s.rng.IntN(1e4)), s.ssn(), s.card(),
+		fmt.Fprintf(&in, "C-%d,%s %s,%s,%s,%s,%s,19%02d-%02d-%02d,\"call me at %s\",%s,SKU%s\n",
+			i, evalFirst[i%len(evalFirst)], evalLast[i%len(evalLast)], s.value(TypeEmail), fmt.Sprintf(s.value(TypePhone), s.rng.IntN(1e4)), s.ssn(), s.card(),
 			50+s.rng.IntN(49), 1+s.rng.IntN(12), 1+s.rng.IntN(28), s.value(TypeEmail),
 			luhnComplete("17"+s.digits(10)), s.digits(8))
 	}
