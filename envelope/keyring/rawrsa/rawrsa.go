@@ -270,6 +270,13 @@ func (k *Keyring) OnEncrypt(_ context.Context, m *envelope.EncryptionMaterials) 
 // keyring's namespace and name, and sets m.DataKey from the first one that
 // decrypts to a key of the suite's length. If none does, it leaves m unchanged
 // and returns an error wrapping envelope.ErrNoDataKey.
+//
+// With PKCS1v15 padding it unwraps only the first encrypted data key
+// addressed to it, and never reports why an unwrap failed: a bad padding, a
+// payload of the wrong length or the wrong key all give m.DataKey a random
+// key, so the message then fails authentication (envelope.ErrAuthentication)
+// in every case, with the same error and after the same work. Telling those
+// apart would be a Bleichenbacher padding oracle on the private key.
 func (k *Keyring) OnDecrypt(_ context.Context, m *envelope.DecryptionMaterials, edks []envelope.EncryptedDataKey) error {
 	if m.DataKey != nil {
 		return nil
@@ -287,10 +294,13 @@ func (k *Keyring) OnDecrypt(_ context.Context, m *envelope.DecryptionMaterials, 
 			continue
 		}
 		tried++
-		// Why a key failed to unwrap is not reported: with PKCS #1 v1.5 the
-		// reason is a padding oracle, and in every case it is either the
-		// wrong key or a corrupt message.
-		pt, err := k.decrypt(edk.Ciphertext)
+		if k.padding == PKCS1v15 {
+			m.DataKey = k.decryptPKCS1(edk.Ciphertext, n)
+			return nil
+		}
+		// Why a key failed to unwrap is not reported: in every case it is
+		// either the wrong key or a corrupt message.
+		pt, err := k.decryptOAEP(edk.Ciphertext)
 		if err != nil {
 			continue
 		}
@@ -307,19 +317,24 @@ func (k *Keyring) OnDecrypt(_ context.Context, m *envelope.DecryptionMaterials, 
 	return fmt.Errorf("rawrsa: key %s/%s (%v) could not unwrap any of the %d encrypted data keys addressed to it: wrong private key or padding, or a corrupt message: %w", k.namespace, k.name, k.padding, tried, envelope.ErrNoDataKey)
 }
 
-func (k *Keyring) decrypt(ct []byte) ([]byte, error) {
-	if k.padding != PKCS1v15 {
-		return rsa.DecryptOAEP(k.padding.hash().New(), nil, k.private, ct, nil)
-	}
-	// DecryptPKCS1v15 reveals through its error whether the padding was
-	// valid, and DecryptPKCS1v15SessionKey, which hides it, cannot be used:
-	// it "succeeds" with a random key on every ciphertext, so the keyring
-	// could not move on to the next encrypted data key and the message would
-	// fail authentication instead of reporting ErrNoDataKey. This is the
-	// behaviour of the other SDKs' PKCS #1 v1.5 keyrings too. It is fine for
-	// reading one's own legacy messages, but a service that decrypts messages
-	// from untrusted senders and lets them observe the outcome offers a
-	// Bleichenbacher padding oracle on the key: such services must use OAEP.
-	//lint:ignore SA1019 decrypt-only support for data keys wrapped by other SDKs; see above.
-	return rsa.DecryptPKCS1v15(nil, k.private, ct)
+func (k *Keyring) decryptOAEP(ct []byte) ([]byte, error) {
+	return rsa.DecryptOAEP(k.padding.hash().New(), nil, k.private, ct, nil)
+}
+
+// decryptPKCS1 unwraps a data key of n bytes wrapped with PKCS #1 v1.5
+// padding, or returns a random key if it cannot, without revealing which in
+// its result or its timing: the session-key pattern of
+// rsa.DecryptPKCS1v15SessionKey (as TLS uses for RSA key exchange). A wrong
+// key is then caught by the message's key commitment or header tag, like
+// any other tampering.
+func (k *Keyring) decryptPKCS1(ct []byte, n int) []byte {
+	key := make([]byte, n)
+	rand.Read(key) // never returns an error; crashes the program if randomness is unavailable
+	// Its only errors are for a ciphertext of the wrong length, which is
+	// public, and a key too long for the modulus, which MinKeyBits rules
+	// out: in both cases key keeps its random bytes, as it does on a bad
+	// padding.
+	//lint:ignore SA1019 decrypt-only support for data keys wrapped by other SDKs, in the oracle-free form.
+	rsa.DecryptPKCS1v15SessionKey(nil, k.private, ct, key)
+	return key
 }

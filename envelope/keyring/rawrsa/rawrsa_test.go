@@ -367,3 +367,85 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// fixedWrapKeyring writes one encrypted data key for the key ns/key whose
+// ciphertext wrap makes from the message's data key.
+type fixedWrapKeyring struct{ wrap func(dataKey []byte) []byte }
+
+func (k fixedWrapKeyring) OnEncrypt(_ context.Context, m *envelope.EncryptionMaterials) error {
+	m.DataKey = make([]byte, m.Suite.DataKeyLen())
+	rand.Read(m.DataKey)
+	m.EncryptedDataKeys = append(m.EncryptedDataKeys, envelope.EncryptedDataKey{ProviderID: "ns", ProviderInfo: []byte("key"), Ciphertext: k.wrap(m.DataKey)})
+	return nil
+}
+
+func (fixedWrapKeyring) OnDecrypt(context.Context, *envelope.DecryptionMaterials, []envelope.EncryptedDataKey) error {
+	return envelope.ErrNoDataKey
+}
+
+// TestPKCS1FailuresIndistinguishable: with PKCS #1 v1.5, whoever sends a
+// message and sees how decrypting it fails must not learn whether the
+// padding of a wrapped key was valid: a bad padding, a valid padding around
+// a payload of the wrong length, the wrong data key and a ciphertext of the
+// wrong size fail with the same error text and the same errors.Is class (so
+// the same exit code from the CLI).
+func TestPKCS1FailuresIndistinguishable(t *testing.T) {
+	priv := keyA()
+	pkcs1 := func(b []byte) []byte {
+		//lint:ignore SA1019 producing legacy wrapped keys as another SDK would.
+		ct, err := rsa.EncryptPKCS1v15(rand.Reader, &priv.PublicKey, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ct
+	}
+	badPadding := make([]byte, priv.Size())
+	rand.Read(badPadding[1:]) // below the modulus; almost surely a bad padding, and any key it held would be wrong anyway
+	cases := map[string]func([]byte) []byte{
+		"bad padding":      func([]byte) []byte { return badPadding },
+		"16-byte payload":  func([]byte) []byte { return pkcs1(make([]byte, 16)) },
+		"wrong data key":   func([]byte) []byte { return pkcs1(bytes.Repeat([]byte{7}, 32)) },
+		"short ciphertext": func([]byte) []byte { return []byte("short") },
+	}
+	k := mustNew(t, "ns", "key", nil, priv, PKCS1v15)
+	encrypt := func(wrap func([]byte) []byte, suite envelope.SuiteID) []byte {
+		ct, err := envelope.EncryptBytes(context.Background(), []byte("secret"), envelope.EncryptOptions{Keyring: fixedWrapKeyring{wrap}, Suite: suite})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ct
+	}
+	for _, suite := range []envelope.SuiteID{envelope.AES256GCMHKDFSHA512CommitKey, envelope.AES256GCMHKDFSHA512CommitKeyECDSAP384} {
+		got, err := envelope.DecryptBytes(context.Background(), encrypt(pkcs1, suite), envelope.DecryptOptions{Keyring: k})
+		if err != nil || string(got) != "secret" {
+			t.Fatalf("suite %v, right key: %q, %v", suite, got, err)
+		}
+	}
+	classes := []error{envelope.ErrAuthentication, envelope.ErrNoDataKey, envelope.ErrMalformed, envelope.ErrTruncated, envelope.ErrPolicy, envelope.ErrLimit}
+	var first error
+	var firstName string
+	for name, wrap := range cases {
+		if wrap == nil {
+			continue
+		}
+		_, err := envelope.DecryptBytes(context.Background(), encrypt(wrap, envelope.AES256GCMHKDFSHA512CommitKey), envelope.DecryptOptions{Keyring: k})
+		if err == nil {
+			t.Fatalf("%s: decrypted", name)
+		}
+		if !envelope.IsIntegrityError(err) {
+			t.Errorf("%s: %v is not an integrity error", name, err)
+		}
+		if first == nil {
+			first, firstName = err, name
+			continue
+		}
+		if err.Error() != first.Error() {
+			t.Errorf("%s fails with %q, %s with %q", name, err, firstName, first)
+		}
+		for _, c := range classes {
+			if errors.Is(err, c) != errors.Is(first, c) {
+				t.Errorf("errors.Is(%s's error, %v) = %v, for %s it is %v", name, c, errors.Is(err, c), firstName, errors.Is(first, c))
+			}
+		}
+	}
+}
