@@ -17,7 +17,12 @@ func (j *Job) attempt(ctx context.Context, it *Item, r *Result) (err error) {
 		ctx, c = context.WithTimeoutCause(ctx, d, fmt.Errorf("%w (%s)", errItemDeadline, d))
 		defer c()
 	}
-	wd, stopWatch := watch(j.opts.StallTimeout, cancel)
+	limit := j.opts.StallTimeout
+	if it.In.IsStd() {
+		// Whoever writes stdin may pause for as long as they like.
+		limit = 0
+	}
+	wd, stopWatch := watch(limit, cancel)
 	defer stopWatch()
 	t := &Task{Item: it, Result: r, job: j, ctx: ctx, watch: wd}
 	err = j.opts.Operation.Apply(ctx, t)

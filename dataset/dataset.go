@@ -63,7 +63,7 @@ type Options struct {
 	ItemTimeout time.Duration
 	// StallTimeout is how long an item may move no bytes before its
 	// attempt is cancelled as stalled, DefaultStallTimeout when zero;
-	// negative disables the check.
+	// negative disables the check. Items read from stdin are not watched.
 	StallTimeout time.Duration
 	// Retries is how many more times an item whose attempt stalled is
 	// tried (not for stdin), DefaultRetries when zero; negative means none.

@@ -272,6 +272,14 @@ func (j *Job) attempts(ctx context.Context, it *Item, r *Result) error {
 	}
 }
 
+// CheckOutput returns an error that wraps ErrExists if the item's output
+// exists and Overwrite is not set. Run checks each item's output itself
+// (and, with a manifest, recognises outputs a killed run wrote); a
+// program calls CheckOutput to fail early, before costly preparations.
+func (j *Job) CheckOutput(ctx context.Context, it *Item) error {
+	return j.checkOutput(ctx, it, nil)
+}
+
 // checkOutput fails an item whose output exists, unless Overwrite is
 // set. With a manifest, an S3 output that this job wrote for the same
 // version of the input (a run killed before it recorded it) counts as
@@ -297,6 +305,9 @@ func (j *Job) checkOutput(ctx context.Context, it *Item, r *Result) error {
 	case err != nil:
 		return err
 	case j.manifest != nil && info.Metadata[MetaSource] == sourceTag(it) && it.SourceVersion() != "":
+		if r == nil {
+			return nil
+		}
 		r.Status, r.OutputSize = StatusDone, info.Size
 		r.Time = time.Now().UTC()
 		j.record(ctx, r)

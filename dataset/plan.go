@@ -61,7 +61,7 @@ func (j *Job) Plan(ctx context.Context) ([]*Item, error) {
 		sources = []Source{"-"}
 	}
 	var items []*Item
-	tree := len(sources) > 1 // several inputs: the destination is a directory or prefix
+	tree := false // a directory or prefix as a source: the destination is one too
 	for _, src := range sources {
 		in, err := ParseLocation(string(src))
 		if err != nil {
@@ -105,7 +105,7 @@ func (j *Job) Plan(ctx context.Context) ([]*Item, error) {
 			}
 		}
 	}
-	if err := j.planOutputs(items, tree); err != nil {
+	if err := j.planOutputs(items, tree, len(sources) > 1); err != nil {
 		return nil, err
 	}
 	if s := opts.Shard; s.Count > 0 {
@@ -230,7 +230,7 @@ func (j *Job) planDir(root string, items []*Item) ([]*Item, error) {
 
 // planOutputs works out where each item's output goes, checking names and
 // collisions: one named output, or a tree under a directory or prefix.
-func (j *Job) planOutputs(items []*Item, tree bool) error {
+func (j *Job) planOutputs(items []*Item, tree, several bool) error {
 	op := j.opts.Operation
 	if op.OutputName("x") == "" {
 		return nil // nothing is written
@@ -239,15 +239,21 @@ func (j *Job) planOutputs(items []*Item, tree bool) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if !tree && !out.IsStd() {
-		if out.IsS3() {
-			tree = isPrefix(out)
-		} else if fi, err := os.Stat(out.Path); err == nil && fi.IsDir() {
+	switch {
+	case out.IsStd() && (tree || several):
+		return usagef("several inputs, a directory or a prefix need a directory or an s3:// prefix as the destination")
+	case out.IsS3():
+		// Several objects go under a prefix, with or without its slash.
+		tree = tree || several || isPrefix(out)
+	case !out.IsStd():
+		if fi, err := os.Stat(out.Path); err == nil && fi.IsDir() {
 			tree = true
+		} else if several && !tree {
+			return usagef("%d inputs given but only one output", len(items))
 		}
 	}
-	if tree && out.IsStd() {
-		return usagef("several inputs, a directory or a prefix need a directory or an s3:// prefix as the destination")
+	if tree && len(items) == 1 && items[0].In.IsStd() {
+		return usagef("stdin has no name to write it under %s", out)
 	}
 	if !tree {
 		for _, it := range items {

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mlseal/mlseal/dataset"
 	"github.com/mlseal/mlseal/envelope"
 )
 
@@ -72,17 +70,8 @@ so pass --unsigned-only to refuse signed messages when streaming.
 	fl.BoolVar(&f.unsignedOnly, "unsigned-only", false, "refuse signed messages")
 	fl.StringVarP(&f.out, "output", "o", "", "output `OUT` file or existing directory (default stdout)")
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite existing output files")
-	f.dataset.addFlags(fl, false)
+	f.dataset.addFlags(fl, suffixRemove)
 	return cmd
-}
-
-// decryptedName names the output of decrypting base into a directory: base
-// without the suffix encrypt added, or base + ".dec" when it has none.
-func decryptedName(base, suffix string) string {
-	if s, ok := strings.CutSuffix(base, suffix); ok && s != "" {
-		return s
-	}
-	return base + ".dec"
 }
 
 // openOptions builds the decryption options from the flags.
@@ -122,43 +111,19 @@ func (a *app) openOptions(f *decryptFlags) (envelope.DecryptOptions, []loadedKey
 }
 
 func (a *app) decrypt(ctx context.Context, f *decryptFlags, args []string) error {
-	if f.dataset.active(args, f.out) {
-		return a.decryptDataset(ctx, f, args)
-	}
-	jobs, dirMode, err := planJobs(args, f.out, func(base string) string { return decryptedName(base, f.dataset.suffix) })
-	if err != nil {
-		return err
-	}
-	if !dirMode {
-		if err := checkOutput(jobs[0].out, f.force); err != nil {
-			return err
-		}
-	}
-	opts, keys, err := a.openOptions(f)
-	if err != nil {
-		return err
-	}
-	if err := batchDecryptMaterials(&opts, keys, len(jobs)); err != nil {
-		return err
-	}
-	return a.runJobs(ctx, jobs, dirMode, f.force, 0o600, "decrypted",
-		func(ctx context.Context, _ job, r io.Reader, w io.Writer) error {
-			_, _, err := openMessage(ctx, r, w, opts)
-			return withHint(err, openHint(err, keys, f))
-		})
-}
-
-// openMessage decrypts and authenticates the message read from r, writing
-// the plaintext to w, and returns its header and plaintext size.
-func openMessage(ctx context.Context, r io.Reader, w io.Writer, opts envelope.DecryptOptions) (*envelope.Header, int64, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	dr, err := envelope.Decrypt(ctx, bufio.NewReaderSize(r, 64<<10), opts)
-	if err != nil {
-		return nil, 0, err
-	}
-	n, err := copyData(w, dr)
-	return dr.Header(), n, err
+	op := &dataset.Decrypt{Suffix: f.dataset.suffix}
+	var keys []loadedKey
+	return a.runDataset(ctx, &datasetJob{
+		flags: &f.dataset, op: op, verb: "decrypted", args: args, out: f.out, force: f.force,
+		prepare: func(items []*dataset.Item) (err error) {
+			op.Options, keys, err = a.openOptions(f)
+			if err != nil {
+				return err
+			}
+			return batchDecryptMaterials(&op.Options, keys, len(items))
+		},
+		explain: func(_ *dataset.Item, err error) error { return abortHint(withHint(err, openHint(err, keys, f))) },
+	})
 }
 
 // openHint explains why a message could not be opened.

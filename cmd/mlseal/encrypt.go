@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mlseal/mlseal/dataset"
 	"github.com/mlseal/mlseal/envelope"
 )
 
@@ -60,7 +60,7 @@ not stored, so whoever decrypts must pass them with --context.
 	fl.StringVarP(&f.out, "output", "o", "", "output `OUT` file or existing directory (default stdout)")
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite existing output files")
 	f.kms.addFlags(fl, false)
-	f.dataset.addFlags(fl, true)
+	f.dataset.addFlags(fl, suffixAdd)
 	return cmd
 }
 
@@ -103,47 +103,19 @@ func (a *app) encrypt(ctx context.Context, f *encryptFlags, args []string) error
 		}
 	}
 
-	if f.dataset.active(args, f.out) {
-		return a.encryptDataset(ctx, f, args, opts)
-	}
-	jobs, dirMode, err := planJobs(args, f.out, func(base string) string { return base + f.dataset.suffix })
-	if err != nil {
-		return err
-	}
-	if len(jobs) == 1 && isStd(jobs[0].out) && isTerminal(a.stdout) && f.out != "-" {
-		return &cliError{
-			err:  fmt.Errorf("refusing to write encrypted binary data to the terminal"),
-			hint: "pass -o FILE, or -o - to write to the terminal anyway",
-		}
-	}
-	// Fail on an existing output before creating a default key.
-	if !dirMode {
-		if err := checkOutput(jobs[0].out, f.force); err != nil {
-			return err
-		}
-	}
-
-	if err := a.sealingKeys(f, &opts, len(jobs)); err != nil {
-		return err
-	}
-	return a.runJobs(ctx, jobs, dirMode, f.force, 0o666, "encrypted",
-		func(ctx context.Context, _ job, r io.Reader, w io.Writer) error {
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			o := opts
-			o.SizeHint = sizeHint(r)
-			ew, err := envelope.Encrypt(ctx, w, o)
-			if err != nil {
+	op := &dataset.Encrypt{Suffix: f.dataset.suffix}
+	return a.runDataset(ctx, &datasetJob{
+		flags: &f.dataset, op: op, verb: "encrypted", args: args, out: f.out, force: f.force,
+		binaryOut: true,
+		prepare: func(items []*dataset.Item) error {
+			if err := a.sealingKeys(f, &opts, len(items)); err != nil {
 				return err
 			}
-			if _, err := copyData(ew, r); err != nil {
-				// Stop the workers; the output is discarded.
-				cancel()
-				ew.Close()
-				return err
-			}
-			return ew.Close()
-		})
+			op.Options = opts
+			return nil
+		},
+		explain: func(_ *dataset.Item, err error) error { return abortHint(err) },
+	})
 }
 
 // sealingKeys resolves the --key REFs of encrypt (the default key when there

@@ -56,40 +56,59 @@ const exitCodeHelp = `Exit codes:
   4  a batch in which some items failed
 `
 
-// interruptGrace bounds how long an interrupted S3 job may take to abort its
-// multipart uploads before mlseal leaves anyway.
+// interruptGrace bounds how long an interrupted job may take to unwind
+// (remove its temporary files, abort its multipart uploads) before mlseal
+// leaves anyway; a second signal leaves at once.
 const interruptGrace = 45 * time.Second
 
-// abortOnInterrupt is set by commands whose work must be undone elsewhere
-// when they are interrupted (multipart uploads in flight): an interrupt then
-// cancels the work and waits for it to unwind, up to interruptGrace or a
-// second interrupt, instead of leaving at once.
-var abortOnInterrupt atomic.Bool
+// endingSignals are the signals that end mlseal, each after the same
+// cleanup.
+var endingSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
 
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	var interrupted atomic.Bool
+	signal.Notify(sig, endingSignals...)
+	// A write to a closed stdout (mlseal ... | head) would kill mlseal
+	// with SIGPIPE before it cleans up. Ignored, the write fails with
+	// EPIPE instead, and stdout's writer turns that into the same ending
+	// as a signal. (Notify would also catch SIGPIPE from a network
+	// connection closed by a server, which must only fail that request.)
+	signal.Ignore(syscall.SIGPIPE)
+	stdout := &stdoutWriter{f: os.Stdout, epipe: func() {
+		select {
+		case sig <- syscall.SIGPIPE:
+		default:
+		}
+	}}
+	var ended atomic.Int32 // the exit status of the signal that ended mlseal
+	unwound := make(chan struct{})
 	go func() {
-		<-sig
-		interrupted.Store(true)
+		s := <-sig
+		code := 128 + int(s.(syscall.Signal))
+		ended.Store(int32(code))
 		cancel()
-		if abortOnInterrupt.Load() {
+		if inFlight.Load() != nil && s != syscall.SIGPIPE {
 			fmt.Fprintln(os.Stderr, "mlseal: interrupted: aborting the uploads in flight (interrupt again to leave at once)")
-			select {
-			case <-sig:
-			case <-time.After(interruptGrace):
-			}
+		}
+		// Wait for the work to unwind (temporary files removed, multipart
+		// uploads aborted), up to a grace period or another signal.
+		select {
+		case <-unwound:
+			return
+		case <-sig:
+		case <-time.After(interruptGrace):
 		}
 		// A partial output must never be left behind.
 		removeTempFiles()
-		os.Exit(130)
+		reportUploads()
+		os.Exit(code)
 	}()
-	code := run(ctx, os.Args[1:], &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr})
-	if interrupted.Load() {
+	code := run(ctx, os.Args[1:], &app{stdin: os.Stdin, stdout: stdout, stderr: os.Stderr})
+	close(unwound)
+	if c := ended.Load(); c != 0 {
 		removeTempFiles()
-		code = 130
+		code = int(c)
 	}
 	os.Exit(code)
 }
@@ -148,6 +167,9 @@ your config directory; decrypt and verify use it but never create it.
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetIn(a.stdin)
+	var debug bool
+	root.PersistentFlags().BoolVar(&debug, "debug", false, "log the AWS SDK's warnings, debug notes and retries on stderr")
+	root.PersistentPreRun = func(*cobra.Command, []string) { setAWSDebug(debug, a.stderr) }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &cliError{err: err, code: exitUsage, hint: fmt.Sprintf("see '%s --help'", c.CommandPath())}
 	})
@@ -274,8 +296,26 @@ func (a *app) logf(format string, args ...any) {
 	fmt.Fprintf(a.stderr, "mlseal: "+format+"\n", args...)
 }
 
+// stdoutWriter is stdout, which calls epipe when the reader of a pipe
+// has gone.
+type stdoutWriter struct {
+	f     *os.File
+	epipe func()
+}
+
+func (w *stdoutWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if errors.Is(err, syscall.EPIPE) {
+		w.epipe()
+	}
+	return n, err
+}
+
 // isTerminal reports whether w is a character device such as a terminal.
 func isTerminal(w any) bool {
+	if s, ok := w.(*stdoutWriter); ok {
+		w = s.f
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -10,8 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
+
+	"github.com/mlseal/mlseal/dataset"
 )
 
 // isStd reports whether name means stdin or stdout.
@@ -207,140 +208,14 @@ func createTemp(name string, perm fs.FileMode) (*os.File, error) {
 	return nil, fmt.Errorf("cannot create a temporary file in %s", dir)
 }
 
-// removeTempFiles removes all temporary files and prevents new ones.
+// removeTempFiles removes all temporary files, the dataset jobs' too, and
+// prevents new ones.
 func removeTempFiles() {
+	dataset.RemoveTemporaryFiles()
 	temps.Lock()
 	defer temps.Unlock()
 	temps.stopped = true
 	for p := range temps.names {
 		os.Remove(p)
 	}
-}
-
-// A job is one input and where its output goes.
-type job struct {
-	in, out string
-}
-
-// planJobs works out the jobs of encrypt or decrypt from the positional
-// arguments and -o. Several inputs need -o to name an existing directory,
-// in which each output is named by outName from its input's base name.
-func planJobs(args []string, out string, outName func(base string) string) (jobs []job, dirMode bool, err error) {
-	if !isStd(out) {
-		if fi, err := os.Stat(out); err == nil && fi.IsDir() {
-			dirMode = true
-		}
-	}
-	if !dirMode {
-		if len(args) > 1 {
-			return nil, false, &cliError{
-				err:  fmt.Errorf("%d inputs given but only one output", len(args)),
-				code: exitUsage,
-				hint: "to process several files, pass -o with an existing directory",
-			}
-		}
-		in := "-"
-		if len(args) == 1 {
-			in = args[0]
-		}
-		return []job{{in: in, out: out}}, false, nil
-	}
-	if len(args) == 0 {
-		return nil, false, usageErrorf("-o %s is a directory, and stdin has no name to write it under", out)
-	}
-	seen := map[string]string{}
-	for _, in := range args {
-		if isStd(in) {
-			return nil, false, usageErrorf("stdin cannot be an input when -o is a directory")
-		}
-		o := filepath.Join(out, outName(filepath.Base(in)))
-		if prev, dup := seen[o]; dup {
-			return nil, false, usageErrorf("inputs %s and %s would both be written to %s", prev, in, o)
-		}
-		seen[o] = in
-		jobs = append(jobs, job{in: in, out: o})
-	}
-	return jobs, true, nil
-}
-
-// runJobs runs process for each job, reading its input and writing its
-// output. A single job's error is returned as it is; in a batch each
-// failure is printed and the rest still run, and the result is a
-// batchError.
-func (a *app) runJobs(ctx context.Context, jobs []job, batch bool, force bool, perm fs.FileMode, verb string,
-	process func(ctx context.Context, j job, r io.Reader, w io.Writer) error) error {
-	if !batch || len(jobs) == 1 {
-		return a.runJob(ctx, jobs[0], force, perm, process)
-	}
-	failed := 0
-	var hints []string
-	for _, j := range jobs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		err := a.runJob(ctx, j, force, perm, process)
-		if err != nil {
-			failed++
-			a.printError(j.in, withoutHint(err))
-			if h := hintOf(err); h != "" && !slices.Contains(hints, h) {
-				hints = append(hints, h)
-			}
-			continue
-		}
-		if verb != "" && isTerminal(a.stderr) {
-			a.logf("%s %s -> %s", verb, j.in, j.out)
-		}
-	}
-	for _, h := range hints {
-		fmt.Fprintf(a.stderr, "mlseal: hint: %s\n", h)
-	}
-	if failed > 0 {
-		return &batchError{failed: failed, total: len(jobs)}
-	}
-	return nil
-}
-
-func (a *app) runJob(ctx context.Context, j job, force bool, perm fs.FileMode,
-	process func(ctx context.Context, j job, r io.Reader, w io.Writer) error) error {
-	if err := checkOutput(j.out, force); err != nil {
-		return err
-	}
-	r, closeIn, err := a.openInput(j.in)
-	if err != nil {
-		return err
-	}
-	defer closeIn()
-	o, err := a.createOutput(j.out, force, perm)
-	if err != nil {
-		return err
-	}
-	if err := process(ctx, j, r, o.w); err != nil {
-		o.abort()
-		return err
-	}
-	return o.commit()
-}
-
-// withoutHint returns err with its hint removed, for batches that print
-// each distinct hint once at the end.
-func withoutHint(err error) error {
-	var ce *cliError
-	if errors.As(err, &ce) && ce.hint != "" {
-		return &cliError{err: ce.err, code: ce.code}
-	}
-	return err
-}
-
-// onlyReader hides a reader's WriteTo so that io.CopyBuffer uses its buffer.
-type onlyReader struct{ io.Reader }
-
-// onlyWriter hides a writer's ReadFrom so that io.CopyBuffer uses its buffer.
-type onlyWriter struct{ io.Writer }
-
-// copyBufSize is the buffer io.CopyBuffer moves data with.
-const copyBufSize = 256 << 10
-
-func copyData(w io.Writer, r io.Reader) (int64, error) {
-	buf := make([]byte, copyBufSize)
-	return io.CopyBuffer(onlyWriter{w}, onlyReader{r}, buf)
 }

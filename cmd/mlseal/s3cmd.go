@@ -1,134 +1,81 @@
 package main
 
-// Dataset jobs: encrypt and decrypt with s3:// inputs and outputs, local
-// directories and S3 prefixes, many objects in parallel, a resumable job
-// manifest and --shard I/N. The envelope commands hand over to this file
-// when any of that is asked for; everything else stays in encrypt.go,
-// decrypt.go and output.go.
+// Dataset jobs: every encrypt, decrypt, verify, tokenize and detokenize
+// runs through package dataset, whether it reads one file or an S3 prefix.
+// This file turns the flags into dataset.Options and renders the job's
+// events: errors, a progress bar on a terminal, and the summary.
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"io/fs"
 	"os"
-	"path"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/mlseal/mlseal/dataset"
 	"github.com/mlseal/mlseal/s3io"
 )
 
-// datasetFlags are the flags of dataset jobs, shared by encrypt and decrypt.
+// datasetFlags are the flags of dataset jobs.
 type datasetFlags struct {
-	suffix      string
-	manifest    string
-	shard       string
-	jobs        int
-	partSize    int64
-	concurrency int
-	pathStyle   bool
-	endpoint    string
+	suffix         string
+	manifest       string
+	shard          string
+	jobs           int
+	partSize       int64
+	concurrency    int
+	pathStyle      bool
+	endpoint       string
+	followSymlinks bool
+	itemTimeout    time.Duration
+	stallTimeout   time.Duration
+	retries        int
 }
 
+// Which suffix flag a command has.
+const (
+	suffixNone = iota
+	suffixAdd
+	suffixRemove
+)
+
 // addFlags adds the dataset flags to a command's flag set.
-func (f *datasetFlags) addFlags(fl *pflag.FlagSet, encrypt bool) {
-	if encrypt {
+func (f *datasetFlags) addFlags(fl *pflag.FlagSet, suffix int) {
+	switch suffix {
+	case suffixAdd:
 		fl.StringVar(&f.suffix, "suffix", encryptedExt, "`SUFFIX` appended to names written under a directory or prefix")
-	} else {
+	case suffixRemove:
 		fl.StringVar(&f.suffix, "suffix", encryptedExt, "`SUFFIX` removed from names written under a directory or prefix (.dec is added to names without it)")
+	default:
+		f.suffix = encryptedExt
 	}
-	fl.StringVar(&f.manifest, "manifest", "", "job manifest `FILE` (JSON lines): record each object, and skip those done in an earlier run")
+	fl.StringVar(&f.manifest, "manifest", "", "job manifest `FILE` or s3:// object (JSON lines): record each input, and skip those done in an earlier run")
 	fl.StringVar(&f.shard, "shard", "", "process only the inputs of shard `I/N` (I from 0 to N-1), by a hash of their names")
-	fl.IntVarP(&f.jobs, "jobs", "j", 4, "objects processed in parallel")
+	fl.IntVarP(&f.jobs, "jobs", "j", dataset.DefaultJobs, "inputs processed in parallel")
+	fl.BoolVar(&f.followSymlinks, "follow-symlinks", false, "follow symbolic links that lead out of an input directory")
+	fl.DurationVar(&f.itemTimeout, "item-timeout", 0, "give up an input after `DURATION` (default: no limit)")
+	fl.DurationVar(&f.stallTimeout, "stall-timeout", dataset.DefaultStallTimeout, "retry an input whose transfer moves no bytes for `DURATION`")
+	fl.IntVar(&f.retries, "retries", dataset.DefaultRetries, "times a stalled input is tried again")
 	fl.Int64Var(&f.partSize, "s3-part-size", 0, fmt.Sprintf("bytes per S3 upload part and ranged GET (default %d)", s3io.DefaultPartSize))
 	fl.IntVar(&f.concurrency, "s3-concurrency", 0, fmt.Sprintf("S3 parts in flight per object (default %d)", s3io.DefaultConcurrency))
 	fl.BoolVar(&f.pathStyle, "s3-path-style", false, "path-style S3 addressing (automatic for IP and localhost endpoints; or MLSEAL_S3_PATH_STYLE=1)")
 	fl.StringVar(&f.endpoint, "s3-endpoint", "", "S3 endpoint `URL` (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the profile's)")
 }
 
-// active reports whether the arguments need a dataset job rather than the
-// plain file and stream handling.
-func (f *datasetFlags) active(args []string, out string) bool {
-	if f.manifest != "" || f.shard != "" || isS3(out) {
-		return true
-	}
-	for _, a := range args {
-		if isS3(a) {
-			return true
-		}
-		if !isStd(a) {
-			if fi, err := os.Stat(a); err == nil && fi.IsDir() {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func isS3(name string) bool { return strings.HasPrefix(name, "s3://") }
 
-// A loc is where an input is read from or an output written to: an S3
-// object, a local file, or stdin/stdout.
-type loc struct {
-	bucket, key string // an S3 object when bucket is set
-	path        string // a local file; "-" for stdin or stdout
-}
-
-func (l loc) s3() bool  { return l.bucket != "" }
-func (l loc) std() bool { return !l.s3() && isStd(l.path) }
-
-func (l loc) String() string {
-	switch {
-	case l.s3():
-		return s3io.URL(l.bucket, l.key)
-	default:
-		return l.path
-	}
-}
-
-func parseLoc(name string) (loc, error) {
-	if isS3(name) {
-		b, k, err := s3io.ParseURL(name)
-		if err != nil {
-			return loc{}, &cliError{err: err, code: exitUsage, hint: "S3 locations are written s3://BUCKET/KEY, or s3://BUCKET/PREFIX/ for a prefix"}
-		}
-		return loc{bucket: b, key: k}, nil
-	}
-	if isStd(name) {
-		name = "-"
-	}
-	return loc{path: name}, nil
-}
-
-// An item is one input of a dataset job and where its output goes.
-type item struct {
-	in, out loc
-	rel     string // the input's path below its root, with "/"
-	size    int64  // the input's size, -1 when unknown
-	etag    string // the source's ETag (S3) ...
-	mtime   time.Time
-}
-
-// source identifies the version of the input, for the manifest.
-func (it *item) sourceVersion() string {
-	if it.etag != "" {
-		return "etag:" + it.etag
-	}
-	if !it.mtime.IsZero() {
-		return "mtime:" + it.mtime.UTC().Format(time.RFC3339Nano)
-	}
-	return ""
-}
-
 // parseShard parses "I/N".
-func parseShard(s string) (i, n uint64, err error) {
+func parseShard(s string) (dataset.Shard, error) {
 	is, ns, ok := strings.Cut(s, "/")
+	var i, n uint64
+	var err error
 	if ok {
 		i, err = strconv.ParseUint(strings.TrimSpace(is), 10, 32)
 		if err == nil {
@@ -136,172 +83,318 @@ func parseShard(s string) (i, n uint64, err error) {
 		}
 	}
 	if !ok || err != nil || n == 0 || i >= n {
-		return 0, 0, &cliError{
+		return dataset.Shard{}, &cliError{
 			err:  fmt.Errorf("--shard %q is not I/N with 0 <= I < N", s),
 			code: exitUsage,
 			hint: "for example --shard 0/4 ... --shard 3/4; in a Kubernetes Indexed Job, --shard $(JOB_COMPLETION_INDEX)/N",
 		}
 	}
-	return i, n, nil
+	return dataset.Shard{Index: int(i), Count: int(n)}, nil
 }
 
-// shardOf returns the shard, of n, that the input named name belongs to:
-// a hash of the name, so that it does not depend on listing order.
-func shardOf(name string, n uint64) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return h.Sum64() % n
-}
+// shardOf is dataset.ShardOf, named for the CLI's tests.
+func shardOf(name string, n uint64) uint64 { return dataset.ShardOf(name, n) }
 
-// planDataset expands the inputs (files, directories, objects, prefixes)
-// into items and works out their outputs. outName maps an input's base
-// name to its output's.
-func (a *app) planDataset(ctx context.Context, f *datasetFlags, args []string, outArg string, outName func(string) string, s3c func() (*s3io.Client, error)) ([]*item, error) {
-	if len(args) == 0 {
-		args = []string{"-"}
+// record is a manifest line.
+type record = dataset.Result
+
+func (f *datasetFlags) check() error {
+	if f.jobs < 1 {
+		return usageErrorf("--jobs must be at least 1")
 	}
-	out, err := parseLoc(outArg)
+	if f.partSize != 0 && f.partSize < 5<<20 {
+		return usageErrorf("--s3-part-size must be at least 5 MiB (S3's smallest part)")
+	}
+	if f.concurrency < 0 {
+		return usageErrorf("--s3-concurrency must not be negative")
+	}
+	if f.suffix == "" {
+		return usageErrorf("--suffix must not be empty")
+	}
+	if f.itemTimeout < 0 {
+		return usageErrorf("--item-timeout must not be negative")
+	}
+	return nil
+}
+
+// A datasetJob is one command's dataset job, as the command describes it.
+type datasetJob struct {
+	flags *datasetFlags
+	op    dataset.Operation
+	verb  string // "encrypted", for the summary
+	args  []string
+	out   string // -o as given
+	force bool
+	// binaryOut refuses to write a single output to a terminal unless -o -
+	// names it.
+	binaryOut bool
+	// prepare runs once the items are known and before any is processed:
+	// it sets up the keys, which may create the default key.
+	prepare func(items []*dataset.Item) error
+	// explain wraps an item's error with a hint (and a name) for the user.
+	explain func(it *dataset.Item, err error) error
+	// ok reports an item done, for verify.
+	ok func(r *dataset.Result)
+}
+
+// s3Client returns an S3 client when the job names anything in S3.
+func (a *app) s3Client(ctx context.Context, d *datasetJob) (*s3io.Client, error) {
+	if !isS3(d.out) && !isS3(d.flags.manifest) && !slices.ContainsFunc(d.args, isS3) {
+		return nil, nil
+	}
+	c, err := s3io.NewFromConfig(ctx, s3io.Config{
+		Endpoint:  d.flags.endpoint,
+		PathStyle: d.flags.pathStyle,
+		Options:   s3io.Options{PartSize: d.flags.partSize, Concurrency: d.flags.concurrency},
+	})
 	if err != nil {
-		return nil, err
+		return nil, withHint(err, "S3 access uses the standard AWS settings: AWS_REGION, AWS_PROFILE, credentials, AWS_ENDPOINT_URL_S3")
 	}
-	var items []*item
-	tree := len(args) > 1 // several inputs: -o is a directory or prefix
-	for _, arg := range args {
-		in, err := parseLoc(arg)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case in.std():
-			if len(args) > 1 {
-				return nil, usageErrorf("stdin cannot be an input along with others")
-			}
-			items = append(items, &item{in: in, rel: "stdin", size: -1})
-		case in.s3() && (in.key == "" || strings.HasSuffix(in.key, "/")):
-			tree = true
-			c, err := s3c()
-			if err != nil {
-				return nil, err
-			}
-			n := len(items)
-			err = c.List(ctx, in.bucket, in.key, func(o s3io.ObjectInfo) error {
-				if strings.HasSuffix(o.Key, "/") {
-					return nil // a folder marker
-				}
-				items = append(items, &item{
-					in:   loc{bucket: in.bucket, key: o.Key},
-					rel:  strings.TrimPrefix(o.Key, in.key),
-					size: o.Size, etag: o.ETag, mtime: o.LastModified,
-				})
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			if len(items) == n {
-				return nil, &cliError{err: fmt.Errorf("no objects under %s", in), hint: "check the bucket and prefix ('aws s3 ls' lists them)"}
-			}
-		case in.s3():
-			c, err := s3c()
-			if err != nil {
-				return nil, err
-			}
-			info, err := c.Head(ctx, in.bucket, in.key)
-			if err != nil {
-				if errors.Is(err, s3io.ErrNotFound) {
-					err = withHint(err, fmt.Sprintf("to name a prefix, end it with a slash: %s/", in))
-				}
-				return nil, err
-			}
-			items = append(items, &item{in: in, rel: path.Base(in.key), size: info.Size, etag: info.ETag, mtime: info.LastModified})
-		default:
-			fi, err := os.Stat(in.path)
-			if err != nil {
-				return nil, err
-			}
-			if !fi.IsDir() {
-				items = append(items, &item{in: in, rel: filepath.Base(in.path), size: fi.Size(), mtime: fi.ModTime()})
-				continue
-			}
-			tree = true
-			root := in.path
-			n := len(items)
-			err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				if !d.Type().IsRegular() || strings.Contains(d.Name(), ".tmp-") && strings.HasPrefix(d.Name(), ".") {
-					return nil
-				}
-				info, err := d.Info()
-				if err != nil {
-					return err
-				}
-				rel, err := filepath.Rel(root, p)
-				if err != nil {
-					return err
-				}
-				items = append(items, &item{in: loc{path: p}, rel: filepath.ToSlash(rel), size: info.Size(), mtime: info.ModTime()})
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			if len(items) == n {
-				return nil, fmt.Errorf("%s holds no files", in)
-			}
-		}
-	}
+	return c, nil
+}
 
-	// Where outputs go: one named output, or a tree under a directory or
-	// prefix.
-	if !tree && !out.std() {
-		if out.s3() {
-			tree = out.key == "" || strings.HasSuffix(out.key, "/")
-		} else if fi, err := os.Stat(out.path); err == nil && fi.IsDir() {
-			tree = true
-		}
+// runDataset plans and runs a dataset job. One input without a manifest
+// behaves as a plain command: its error is returned as it is. Otherwise
+// each failure is printed, a summary follows, and the error is a
+// batchError.
+func (a *app) runDataset(ctx context.Context, d *datasetJob) error {
+	f := d.flags
+	if err := f.check(); err != nil {
+		return err
 	}
-	if tree && out.std() {
-		return nil, &cliError{
-			err:  errors.New("several inputs, a directory or a prefix need -o with a directory or s3:// prefix"),
-			code: exitUsage,
-		}
+	opts := dataset.Options{
+		Destination:    dataset.Destination(d.out),
+		Operation:      d.op,
+		Jobs:           f.jobs,
+		Manifest:       f.manifest,
+		Overwrite:      d.force,
+		FollowSymlinks: f.followSymlinks,
+		ItemTimeout:    f.itemTimeout,
+		StallTimeout:   f.stallTimeout,
+		Retries:        f.retries,
+		Stdin:          a.stdin,
+		Stdout:         a.stdout,
 	}
-	if tree && out.s3() && out.key != "" && !strings.HasSuffix(out.key, "/") {
-		out.key += "/"
+	if f.stallTimeout == 0 {
+		opts.StallTimeout = -1
 	}
-	seen := map[string]string{}
-	for _, it := range items {
-		switch {
-		case !tree:
-			it.out = out
-		case out.s3():
-			dir, base := path.Split(it.rel)
-			it.out = loc{bucket: out.bucket, key: out.key + dir + outName(base)}
-		default:
-			dir, base := path.Split(it.rel)
-			it.out = loc{path: filepath.Join(out.path, filepath.FromSlash(dir), outName(base))}
-		}
-		o := it.out.String()
-		if prev, dup := seen[o]; dup {
-			return nil, usageErrorf("inputs %s and %s would both be written to %s", prev, it.in, o)
-		}
-		seen[o] = it.in.String()
+	if f.retries == 0 {
+		opts.Retries = -1
 	}
-
+	for _, arg := range d.args {
+		opts.Sources = append(opts.Sources, dataset.Source(arg))
+	}
 	if f.shard != "" {
-		i, n, err := parseShard(f.shard)
-		if err != nil {
-			return nil, err
+		var err error
+		if opts.Shard, err = parseShard(f.shard); err != nil {
+			return err
 		}
-		var mine []*item
-		for _, it := range items {
-			if shardOf(it.in.String(), n) == i {
-				mine = append(mine, it)
+	}
+	var err error
+	if opts.S3, err = a.s3Client(ctx, d); err != nil {
+		return err
+	}
+	if opts.S3 != nil {
+		// Uploads cancelled by an interrupt abort their multipart uploads.
+		inFlight.Store(opts.S3)
+		defer inFlight.Store((*s3io.Client)(nil))
+	}
+	r := &renderer{a: a, d: d}
+	opts.Events = r.event
+	job, err := dataset.New(ctx, opts)
+	if err != nil {
+		return planError(err, d.args)
+	}
+	defer func() {
+		if err := job.Close(ctx); err != nil {
+			a.printError("manifest", err)
+		}
+	}()
+	items, err := job.Plan(ctx)
+	if err != nil {
+		return planError(err, d.args)
+	}
+	single := len(items) == 1 && f.manifest == ""
+	if single {
+		it := items[0]
+		if d.binaryOut && it.Out.IsStd() && isTerminal(a.stdout) && d.out != "-" {
+			return &cliError{
+				err:  fmt.Errorf("refusing to write encrypted binary data to the terminal"),
+				hint: "pass -o FILE, or -o - to write to the terminal anyway",
 			}
 		}
-		items = mine
+		// Fail on an existing output before creating a default key.
+		if err := job.CheckOutput(ctx, it); err != nil {
+			return d.explain(it, existsHint(err))
+		}
 	}
-	return items, nil
+	if d.prepare != nil {
+		if err := d.prepare(items); err != nil {
+			return err
+		}
+	}
+	if single {
+		r.single = true
+		res := job.Do(ctx, items[0])
+		if err := res.Err(); err != nil {
+			return d.explain(items[0], existsHint(err))
+		}
+		return nil
+	}
+	r.start(len(items))
+	sum, err := job.Run(ctx, items)
+	r.stop(sum)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var be *dataset.BatchError
+	if errors.As(err, &be) {
+		return &batchError{failed: be.Failed, total: be.Total}
+	}
+	return err
+}
+
+// inFlight is the S3 client of the job running, whose multipart uploads
+// an interrupted mlseal reports if it cannot wait for them to be aborted.
+var inFlight atomic.Pointer[s3io.Client]
+
+// planError gives the errors of planning their exit code and hint.
+func planError(err error, args []string) error {
+	switch {
+	case errors.Is(err, dataset.ErrUsage):
+		hint := ""
+		if strings.Contains(err.Error(), "only one output") {
+			hint = "to process several files, pass -o with an existing directory"
+		}
+		return &cliError{err: err, code: exitUsage, hint: hint}
+	case errors.Is(err, s3io.ErrNotFound):
+		for _, arg := range args {
+			if isS3(arg) && !strings.HasSuffix(arg, "/") && strings.Contains(err.Error(), arg+":") {
+				return withHint(err, fmt.Sprintf("to name a prefix, end it with a slash: %s/", arg))
+			}
+		}
+	case strings.HasPrefix(err.Error(), "no objects under"):
+		return withHint(err, "check the bucket and prefix ('aws s3 ls' lists them)")
+	}
+	return err
+}
+
+// existsHint adds the hint that an existing output needs --force.
+func existsHint(err error) error {
+	if errors.Is(err, dataset.ErrExists) {
+		return withHint(err, "pass --force to overwrite it")
+	}
+	return err
+}
+
+// A renderer prints a job's events: each failure as it happens, a
+// progress bar on a terminal, and the summary.
+type renderer struct {
+	a      *app
+	d      *datasetJob
+	single bool
+
+	mu                    sync.Mutex // serializes stderr
+	hints                 []string
+	prog                  *progress
+	bytes                 atomic.Int64
+	done, skipped, failed atomic.Int64
+}
+
+func (r *renderer) start(total int) {
+	r.prog = newProgress(r.a.stderr, isTerminal(r.a.stderr), total, &r.bytes, &r.done, &r.skipped, &r.failed)
+}
+
+func (r *renderer) event(e dataset.Event) {
+	switch e.Kind {
+	case dataset.EventProgress:
+		r.bytes.Add(e.Bytes)
+	case dataset.EventRetry:
+		if !r.single {
+			r.print(func() { r.a.logf("retrying %s: %v", e.Item.In, e.Err) })
+		}
+	case dataset.EventItem:
+		res := e.Result
+		switch res.Status {
+		case dataset.StatusDone:
+			r.done.Add(1)
+			if r.d.ok != nil {
+				r.print(func() { r.d.ok(res) })
+			}
+		case dataset.StatusSkipped:
+			r.skipped.Add(1)
+		default:
+			r.failed.Add(1)
+			if r.single {
+				return // returned, and printed, by runDataset
+			}
+			err := r.d.explain(e.Item, existsHint(res.Err()))
+			r.print(func() {
+				r.a.printError(e.Item.In.String(), withoutHint(err))
+				if h := hintOf(err); h != "" && !slices.Contains(r.hints, h) {
+					r.hints = append(r.hints, h)
+				}
+			})
+		}
+	}
+}
+
+// print runs f with the progress bar out of the way.
+func (r *renderer) print(f func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.prog != nil {
+		r.prog.clear()
+	}
+	f()
+}
+
+func (r *renderer) stop(sum *dataset.Summary) {
+	r.prog.stop()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.a
+	if sum != nil {
+		rate := float64(sum.BytesIn) / max(sum.Elapsed.Seconds(), 1e-3)
+		a.logf("%s %d, skipped %d, failed %d of %d inputs (%s in %s, %s/s)", r.d.verb, sum.Done, sum.Skipped, sum.Failed, sum.Total,
+			humanBytes(float64(sum.BytesIn)), sum.Elapsed.Round(time.Millisecond), humanBytes(rate))
+		if sum.Stopped != nil && !errors.Is(sum.Stopped, context.Canceled) {
+			a.logf("stopped before the other inputs: %v", sum.Stopped)
+		}
+	}
+	for _, h := range r.hints {
+		fmt.Fprintf(a.stderr, "mlseal: hint: %s\n", h)
+	}
+}
+
+// withoutHint returns err with its hint removed, for batches that print
+// each distinct hint once at the end.
+func withoutHint(err error) error {
+	var ce *cliError
+	if errors.As(err, &ce) && ce.hint != "" {
+		return &cliError{err: ce.err, code: ce.code}
+	}
+	return err
+}
+
+// abortHint tells how to abort a multipart upload left behind.
+func abortHint(err error) error {
+	var ae *s3io.AbortError
+	if errors.As(err, &ae) {
+		return withHint(err, fmt.Sprintf("abort it with: aws s3api abort-multipart-upload --bucket %s --key %s --upload-id %s", ae.Bucket, ae.Key, ae.UploadID))
+	}
+	return err
+}
+
+// reportUploads prints the multipart uploads still in flight when mlseal
+// leaves without waiting for them to be aborted.
+func reportUploads() {
+	c := inFlight.Load()
+	if c == nil {
+		return
+	}
+	for _, u := range c.Uploads() {
+		fmt.Fprintf(os.Stderr, "mlseal: error: the multipart upload %s of %s may be left behind\nmlseal: hint: abort it with: aws s3api abort-multipart-upload --bucket %s --key %s --upload-id %s\n",
+			u.UploadID, s3io.URL(u.Bucket, u.Key), u.Bucket, u.Key, u.UploadID)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mlseal/mlseal/dataset"
 	"github.com/mlseal/mlseal/tokenize"
 )
 
@@ -78,6 +79,7 @@ type tokenizeFlags struct {
 	rejects string
 	workers int
 	force   bool
+	dataset datasetFlags // directories, s3://, manifests, shards: s3cmd.go
 }
 
 const tokenizeLong = `Tokenize the fields of IN (default stdin) that the policy names, writing
@@ -85,6 +87,9 @@ OUT (default stdout). Formats: csv (RFC 4180 with a header row), jsonl
 (one JSON object per line) and parquet (string columns; stdin is spooled to
 a temporary file, as Parquet is read from its end); the format is taken from
 IN's extension unless --format is given. Output files are created 0600.
+Several inputs, directories and s3:// prefixes are written under the
+directory or prefix -o names, keeping their names, --jobs at a time, with
+--manifest and --shard as for encrypt.
 
 Deterministic and fpe tokens can be reversed with 'mlseal detokenize' and the
 same keyset; hash, mask, redact and date-shift cannot. A record that cannot
@@ -101,10 +106,10 @@ primary keys. The policy file's schema is in tokenize/FORMAT.md.
 func (a *app) tokenizeCmd() *cobra.Command {
 	var f tokenizeFlags
 	cmd := &cobra.Command{
-		Use:   "tokenize --policy FILE --keyset FILE [flags] [IN]",
+		Use:   "tokenize --policy FILE --keyset FILE [flags] [IN]...",
 		Short: "Replace personal data in CSV or JSON Lines records with tokens",
 		Long:  tokenizeLong + exitCodeHelp,
-		Args:  cobra.MaximumNArgs(1),
+		Args:  cobra.ArbitraryArgs,
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
 			return a.tokenize(cmd.Context(), &f, args, false)
 		}),
@@ -117,7 +122,7 @@ func (a *app) tokenizeCmd() *cobra.Command {
 func (a *app) detokenizeCmd() *cobra.Command {
 	var f tokenizeFlags
 	cmd := &cobra.Command{
-		Use:   "detokenize --policy FILE --keyset FILE [flags] [IN]",
+		Use:   "detokenize --policy FILE --keyset FILE [flags] [IN]...",
 		Short: "Reverse the deterministic and fpe tokens of 'mlseal tokenize'",
 		Long: `Reverse the reversible tokens (deterministic, fpe, and the deterministic
 spans of scan fields) of IN (default stdin), writing OUT (default stdout),
@@ -125,7 +130,7 @@ with the policy and keyset that made them. One-way fields (hash, mask,
 redact, date-shift) are copied as they are. Output files are created 0600.
 
 ` + exitCodeHelp,
-		Args: cobra.MaximumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
 			return a.tokenize(cmd.Context(), &f, args, true)
 		}),
@@ -138,10 +143,11 @@ func (f *tokenizeFlags) addTransformFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&f.policy, "policy", "", "policy `FILE` (JSON) naming the fields and their operations")
 	f.keysetFlags.addFlags(fl)
 	fl.StringVar(&f.format, "format", "", "record format: csv, jsonl or parquet (default: from IN's extension)")
-	fl.StringVarP(&f.out, "output", "o", "", "output `FILE` (default stdout)")
+	fl.StringVarP(&f.out, "output", "o", "", "output `OUT`: a file, an existing directory or an s3:// prefix (default stdout)")
 	fl.StringVar(&f.rejects, "rejects", "", "write bad records to `FILE` and go on, instead of stopping")
 	fl.IntVar(&f.workers, "workers", 0, "goroutines transforming records (default GOMAXPROCS)")
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite existing output files")
+	f.dataset.addFlags(fl, suffixNone)
 }
 
 // formatOf returns the record format of --format or of the input's name.
@@ -172,10 +178,6 @@ func formatOf(flag, in string) (tokenize.Format, error) {
 }
 
 func (a *app) tokenize(ctx context.Context, f *tokenizeFlags, args []string, detok bool) error {
-	in := "-"
-	if len(args) == 1 {
-		in = args[0]
-	}
 	if f.policy == "" {
 		return &cliError{err: errors.New("--policy FILE is required"), code: exitUsage,
 			hint: "'mlseal scan --write-policy FILE IN' writes a starter policy; see tokenize/FORMAT.md"}
@@ -183,102 +185,108 @@ func (a *app) tokenize(ctx context.Context, f *tokenizeFlags, args []string, det
 	if f.workers < 0 {
 		return usageErrorf("--workers must not be negative")
 	}
-	format, err := formatOf(f.format, in)
-	if err != nil {
-		return err
+	// One plain input (stdin or a file) needs its format now; the items of
+	// a directory or prefix are told apart by their names.
+	one := len(args) <= 1 && (len(args) == 0 || !isS3(args[0]) && !isDir(args[0]))
+	in := "-"
+	if len(args) == 1 {
+		in = args[0]
 	}
-	if !isStd(f.rejects) && !isStd(f.out) && filepath.Clean(f.rejects) == filepath.Clean(f.out) {
-		return usageErrorf("--rejects and -o name the same file")
-	}
-	if f.rejects == "-" {
-		return usageErrorf("--rejects needs a file name")
-	}
-	if f.rejects != "" && format == tokenize.FormatParquet {
-		return usageErrorf("--rejects is not supported for Parquet")
-	}
-	for _, o := range []string{f.out, f.rejects} {
-		if err := checkOutput(o, f.force); err != nil {
+	var format tokenize.Format
+	if f.format != "" || one {
+		var err error
+		if format, err = formatOf(f.format, in); err != nil {
 			return err
 		}
 	}
-	policy, err := tokenize.LoadPolicy(f.policy)
-	if err != nil {
-		return withHint(err, "the policy schema is in tokenize/FORMAT.md")
-	}
-	ks, err := a.loadKeyset(ctx, &f.keysetFlags)
-	if err != nil {
-		return err
-	}
-	tk, err := tokenize.New(ks, policy)
-	if err != nil {
-		return withHint(err, fmt.Sprintf("the keyset's keys: 'mlseal tokenize keygen' printed them; PRF keys %v", prfIDs(ks)))
-	}
-
-	r, closeIn, err := a.openInput(in)
-	if err != nil {
-		return err
-	}
-	defer closeIn()
-	out, err := a.createOutput(f.out, f.force, 0o600)
-	if err != nil {
-		return err
-	}
-	var rej *output
-	opts := tokenize.Options{Format: format, Workers: f.workers}
 	if f.rejects != "" {
-		if rej, err = a.createOutput(f.rejects, f.force, 0o600); err != nil {
-			out.abort()
+		switch {
+		case !one:
+			return usageErrorf("--rejects takes one input, not several, a directory or a prefix")
+		case f.rejects == "-":
+			return usageErrorf("--rejects needs a file name")
+		case !isStd(f.out) && filepath.Clean(f.rejects) == filepath.Clean(f.out):
+			return usageErrorf("--rejects and -o name the same file")
+		case format == tokenize.FormatParquet:
+			return usageErrorf("--rejects is not supported for Parquet")
+		}
+		if err := checkOutput(f.rejects, f.force); err != nil {
 			return err
 		}
-		opts.Rejects = rej.w
-		opts.OnReject = func(e *tokenize.RecordError) { a.printError(displayName(in, false), e) }
 	}
-	if isTerminal(a.stderr) {
-		opts.Progress = a.progressPrinter()
-	}
-	run := tk.Tokenize
+	opts := tokenize.Options{Format: format, Workers: f.workers}
+	op := &dataset.Tokenize{Reverse: detok}
+	var rej *output
+	verb := "tokenized"
 	if detok {
-		run = tk.Detokenize
+		verb = "detokenized"
 	}
-	if format == tokenize.FormatParquet {
-		run = func(w io.Writer, r io.Reader, opts tokenize.Options) (tokenize.Stats, error) {
-			ra, size, cleanup, err := readerAt(r)
+	err := a.runDataset(ctx, &datasetJob{
+		flags: &f.dataset, op: op, verb: verb, args: args, out: f.out, force: f.force,
+		prepare: func(items []*dataset.Item) error {
+			tk, err := a.tokenizer(ctx, f)
 			if err != nil {
-				return tokenize.Stats{}, err
+				return err
 			}
-			defer cleanup()
-			if detok {
-				return tk.DetokenizeParquet(w, ra, size, opts)
+			if f.rejects != "" {
+				if rej, err = a.createOutput(f.rejects, f.force, 0o600); err != nil {
+					return err
+				}
+				opts.Rejects = rej.w
+				opts.OnReject = func(e *tokenize.RecordError) { a.printError(displayName(in, false), e) }
 			}
-			return tk.TokenizeParquet(w, ra, size, opts)
-		}
-	}
-	st, err := run(out.w, r, opts)
+			if len(items) == 1 && isTerminal(a.stderr) {
+				opts.Progress = a.progressPrinter()
+			}
+			op.Tokenizer, op.Options = tk, opts
+			return nil
+		},
+		explain: func(it *dataset.Item, err error) error {
+			if it.In.IsStd() || one {
+				err = fmt.Errorf("%s: %w", displayName(it.In.String(), false), err)
+			}
+			return withHint(abortHint(err), tokenizeHint(err, detok))
+		},
+		ok: func(r *dataset.Result) {
+			if rej != nil && r.Rejected > 0 {
+				a.logf("%d of %d records rejected, written to %s", r.Rejected, r.Records, f.rejects)
+			}
+		},
+	})
 	if opts.Progress != nil {
 		fmt.Fprint(a.stderr, "\r\033[K")
 	}
-	if err != nil {
-		out.abort()
-		if rej != nil {
-			rej.abort()
-		}
-		return withHint(fmt.Errorf("%s: %w", displayName(in, false), err), tokenizeHint(err, detok))
-	}
-	if err := out.commit(); err != nil {
-		if rej != nil {
-			rej.abort()
-		}
-		return err
-	}
 	if rej != nil {
-		if err := rej.commit(); err != nil {
+		if err != nil {
+			rej.abort()
 			return err
 		}
-		if st.Rejected > 0 {
-			a.logf("%d of %d records rejected, written to %s", st.Rejected, st.Records, f.rejects)
-		}
+		return rej.commit()
 	}
-	return nil
+	return err
+}
+
+// isDir reports whether name is a directory.
+func isDir(name string) bool {
+	fi, err := os.Stat(name)
+	return err == nil && fi.IsDir()
+}
+
+// tokenizer loads the policy and the keyset of f.
+func (a *app) tokenizer(ctx context.Context, f *tokenizeFlags) (*tokenize.Tokenizer, error) {
+	policy, err := tokenize.LoadPolicy(f.policy)
+	if err != nil {
+		return nil, withHint(err, "the policy schema is in tokenize/FORMAT.md")
+	}
+	ks, err := a.loadKeyset(ctx, &f.keysetFlags)
+	if err != nil {
+		return nil, err
+	}
+	tk, err := tokenize.New(ks, policy)
+	if err != nil {
+		return nil, withHint(err, fmt.Sprintf("the keyset's keys: 'mlseal tokenize keygen' printed them; PRF keys %v", prfIDs(ks)))
+	}
+	return tk, nil
 }
 
 func prfIDs(ks *tokenize.Keyset) []uint32 {

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mlseal/mlseal/dataset"
 )
 
 func (a *app) verifyCmd() *cobra.Command {
@@ -17,7 +18,8 @@ func (a *app) verifyCmd() *cobra.Command {
 The whole message is decrypted and discarded: header, every frame and, for a
 signed suite, the signature are checked, with the same keys and context
 decrypt would use. An authentic message prints one OK line on stderr. With
-several inputs, each is checked and the failures are reported.
+several inputs, a directory or an S3 prefix, each is checked and the failures
+are reported.
 
 ` + exitCodeHelp,
 		Args: cobra.ArbitraryArgs,
@@ -26,29 +28,29 @@ several inputs, each is checked and the failures are reported.
 		}),
 	}
 	f.addOpenFlags(cmd.Flags())
+	f.dataset.addFlags(cmd.Flags(), suffixNone)
 	return cmd
 }
 
 func (a *app) verify(ctx context.Context, f *decryptFlags, args []string) error {
-	opts, keys, err := a.openOptions(f)
-	if err != nil {
-		return err
-	}
-	if len(args) == 0 {
-		args = []string{"-"}
-	}
-	var jobs []job
-	for _, in := range args {
-		jobs = append(jobs, job{in: in, out: "-"})
-	}
-	a.stdout = io.Discard
-	return a.runJobs(ctx, jobs, len(jobs) > 1, false, 0, "",
-		func(ctx context.Context, j job, r io.Reader, w io.Writer) error {
-			h, n, err := openMessage(ctx, r, w, opts)
+	op := &dataset.Verify{}
+	var keys []loadedKey
+	return a.runDataset(ctx, &datasetJob{
+		flags: &f.dataset, op: op, verb: "verified", args: args,
+		prepare: func(items []*dataset.Item) (err error) {
+			op.Options, keys, err = a.openOptions(f)
 			if err != nil {
-				return withHint(err, openHint(err, keys, f))
+				return err
 			}
-			a.logf("OK: %s is authentic (%s, %d bytes of plaintext)", displayName(j.in, false), h.Suite, n)
-			return nil
-		})
+			return batchDecryptMaterials(&op.Options, keys, len(items))
+		},
+		explain: func(_ *dataset.Item, err error) error { return withHint(err, openHint(err, keys, f)) },
+		ok: func(r *dataset.Result) {
+			in := r.Input
+			if in == "-" {
+				in = "stdin"
+			}
+			a.logf("OK: %s is authentic (%s, %d bytes of plaintext)", in, r.Suite, r.OutputSize)
+		},
+	})
 }
