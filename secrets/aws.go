@@ -157,7 +157,7 @@ func (p *SSM) Fetch(ctx context.Context, ref Ref) (Secret, error) {
 	if ref.scheme != SchemeSSM {
 		return Secret{}, wrongScheme(ref, SchemeSSM)
 	}
-	out, err := p.client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(ref.selector()), WithDecryption: aws.Bool(true)})
+	out, err := p.client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(ref.selector()), WithDecryption: aws.Bool(ref.Decrypt())})
 	if err != nil {
 		return Secret{}, awsError(ref, err)
 	}
@@ -178,9 +178,10 @@ func ssmSecret(value, name, arn *string, version int64, typ string, modified *ti
 // BatchSize returns SSMBatchSize.
 func (p *SSM) BatchSize() int { return SSMBatchSize }
 
-// Batchable reports whether ref is an ssm:// reference: GetParameters
-// takes versions and labels too.
-func (p *SSM) Batchable(ref Ref) bool { return ref.scheme == SchemeSSM }
+// Batchable reports whether ref is an ssm:// reference read decrypted:
+// GetParameters takes versions and labels too, but decrypts all its
+// parameters or none.
+func (p *SSM) Batchable(ref Ref) bool { return ref.scheme == SchemeSSM && ref.Decrypt() }
 
 // FetchBatch reads up to SSMBatchSize parameters with one GetParameters
 // call.

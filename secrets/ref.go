@@ -26,7 +26,7 @@ const (
 // key inside a JSON value. Parse one with [ParseRef]; the syntax is
 //
 //	secretsmanager://NAME-OR-ARN[?stage=STAGE | ?version-id=ID][#KEY]
-//	ssm://NAME[?version=N | ?label=LABEL][#KEY]
+//	ssm://NAME[?version=N | ?label=LABEL][&decrypt=false][#KEY]
 //	env://VARIABLE[#KEY]
 //	file://PATH[#KEY]
 //
@@ -42,6 +42,8 @@ const (
 // parameter works too. SecureString parameters are decrypted. Without a
 // query the latest version is read; ?version=3 reads version 3 and
 // ?label=prod the version labelled prod. The two are exclusive.
+// decrypt=false reads a SecureString as SSM stores it, encrypted (base64
+// of its KMS ciphertext), which needs no kms:Decrypt.
 //
 // env:// names an environment variable of the current process.
 //
@@ -66,6 +68,7 @@ type Ref struct {
 	versionID string // secretsmanager: version id
 	version   int64  // ssm: version number, 0 for latest
 	label     string // ssm: label
+	encrypted bool   // ssm: decrypt=false
 	key       string // the key as written after '#', "" for none
 	source    string // canonical form without the key
 }
@@ -178,8 +181,13 @@ func ParseRef(s string) (Ref, error) {
 					return fail("label", "%v", err)
 				}
 				r.label = v
+			case "decrypt":
+				if v != "true" && v != "false" {
+					return fail("query", "decrypt is true or false, not %q", v)
+				}
+				r.encrypted = v == "false"
 			default:
-				return fail("query", "unknown parameter %q: ssm references take version or label", k)
+				return fail("query", "unknown parameter %q: ssm references take version or label, and decrypt", k)
 			}
 		}
 		if r.version != 0 && r.label != "" {
@@ -413,6 +421,10 @@ func (r Ref) Version() int64 { return r.version }
 // Label returns the SSM parameter label, or "".
 func (r Ref) Label() string { return r.label }
 
+// Decrypt reports whether an SSM SecureString is read decrypted: true
+// unless the reference says decrypt=false.
+func (r Ref) Decrypt() bool { return !r.encrypted }
+
 // Key returns the JSON key in canonical form (as written after '#', with
 // only '%' and '.' inside segments escaped), or "" for the whole value.
 func (r Ref) Key() string { return r.key }
@@ -476,6 +488,13 @@ func (r Ref) format(withKey bool) string {
 		b.WriteString("?version=" + strconv.FormatInt(r.version, 10))
 	case r.label != "":
 		b.WriteString("?label=" + r.label)
+	}
+	if r.encrypted {
+		if r.version != 0 || r.label != "" {
+			b.WriteString("&decrypt=false")
+		} else {
+			b.WriteString("?decrypt=false")
+		}
 	}
 	if withKey && r.key != "" {
 		b.WriteString("#" + r.key)

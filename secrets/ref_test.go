@@ -33,6 +33,10 @@ func TestParseRef(t *testing.T) {
 		{in: "ssm:///prod/db?version=3", scheme: "ssm", name: "/prod/db", version: 3},
 		{in: "ssm:///prod/db?label=stable#user", scheme: "ssm", name: "/prod/db", label: "stable", key: "user", path: []string{"user"}},
 		{in: "ssm://arn:aws:ssm:eu-west-1:123456789012:parameter/prod/db", scheme: "ssm", name: "arn:aws:ssm:eu-west-1:123456789012:parameter/prod/db"},
+		{in: "ssm:///p?decrypt=false", scheme: "ssm", name: "/p"},
+		{in: "ssm:///p?decrypt=true", scheme: "ssm", name: "/p", canonical: "ssm:///p"},
+		{in: "ssm:///p?decrypt=false&version=2", scheme: "ssm", name: "/p", version: 2, canonical: "ssm:///p?version=2&decrypt=false"},
+		{in: "ssm:///p?label=x&decrypt=false#k", scheme: "ssm", name: "/p", label: "x", key: "k", path: []string{"k"}},
 		{in: "env://DB_PASSWORD", scheme: "env", name: "DB_PASSWORD"},
 		{in: "env://_X1#k", scheme: "env", name: "_X1", key: "k", path: []string{"k"}},
 		{in: "file:///etc/app/db.json#password", scheme: "file", name: "/etc/app/db.json", key: "password", path: []string{"password"}},
@@ -66,6 +70,12 @@ func TestParseRef(t *testing.T) {
 		if r.Source().Key() != "" || r.Source().Name() != r.Name() {
 			t.Errorf("Source of %q keeps its key", tc.in)
 		}
+	}
+	if MustParseRef("ssm:///p?decrypt=false").Decrypt() || !MustParseRef("ssm:///p").Decrypt() || MustParseRef("ssm:///p?decrypt=false") == MustParseRef("ssm:///p") {
+		t.Error("decrypt=false")
+	}
+	if _, err := ParseRef("ssm:///p?decrypt=no"); err == nil {
+		t.Error("decrypt=no accepted")
 	}
 	if MustParseRef("secretsmanager://db") != MustParseRef("secretsmanager://db?stage=AWSCURRENT") {
 		t.Error("an explicit AWSCURRENT makes a different Ref")

@@ -8,21 +8,31 @@
 // Every request must carry the token in the X-Aws-Parameters-Secrets-Token
 // header (the extension's clients send AWS_SESSION_TOKEN). Responses are
 // the JSON of GetSecretValue and GetParameter, as the extension returns
-// them. The values are served from a [secrets.Cache].
+// them. The values are served from a [secrets.Cache]. As with the
+// extension, a parameter requested without withDecryption=true is read
+// with WithDecryption false: a SecureString comes back as SSM stores it,
+// encrypted.
 //
-// The endpoint speaks plain HTTP: serve it on a loopback address only.
+// Error responses are plain text that never repeats the request: a status
+// and a fixed reason (with the AWS error code when AWS refused).
+//
+// The endpoint speaks plain HTTP: serve it on a loopback address only,
+// with a [Server], which bounds connections and times out idle ones.
 package serve
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/smithy-go"
 
 	"github.com/mlseal/mlseal/secrets"
 )
@@ -55,7 +65,7 @@ func (h *handler) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := r.Header.Get(TokenHeader)
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), h.token) != 1 {
-			http.Error(w, "missing or wrong "+TokenHeader, http.StatusUnauthorized)
+			reply(w, http.StatusUnauthorized, "missing or wrong "+TokenHeader)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -63,26 +73,56 @@ func (h *handler) auth(next http.Handler) http.Handler {
 	})
 }
 
-// fail writes an error: its message names the reference, never a value.
-func fail(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, secrets.ErrNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, secrets.ErrAccessDenied), errors.Is(err, secrets.ErrDecryption):
-		code = http.StatusForbidden
-	case errors.Is(err, secrets.ErrThrottled):
-		code = http.StatusTooManyRequests
-	}
-	var re *secrets.RefError
-	if errors.As(err, &re) {
-		code = http.StatusBadRequest
-	}
-	http.Error(w, err.Error(), code)
+// reply writes a plain-text error. msg is fixed text of this package's,
+// never from the request.
+func reply(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	w.Write([]byte(msg + "\n"))
 }
 
-func badRequest(w http.ResponseWriter, format string, args ...any) {
-	http.Error(w, fmt.Sprintf(format, args...), http.StatusBadRequest)
+// fail writes the error of getting a secret: a status and a fixed reason,
+// with the AWS error code if there is one, but neither the reference nor
+// the service's message, which may repeat the request.
+func fail(w http.ResponseWriter, err error) {
+	var re *secrets.RefError
+	if errors.As(err, &re) {
+		reply(w, http.StatusBadRequest, "the "+re.Part+" is not valid; see the extension's query syntax")
+		return
+	}
+	code, msg := http.StatusInternalServerError, "the secret could not be fetched"
+	switch {
+	case errors.Is(err, secrets.ErrNotFound):
+		code, msg = http.StatusNotFound, "not found: no such secret, parameter, version, stage or label"
+	case errors.Is(err, secrets.ErrAccessDenied):
+		code, msg = http.StatusForbidden, "access denied: this endpoint's AWS identity may not read it"
+	case errors.Is(err, secrets.ErrDecryption):
+		code, msg = http.StatusForbidden, "cannot be decrypted: this endpoint's AWS identity may not use its KMS key, or the key is disabled"
+	case errors.Is(err, secrets.ErrThrottled):
+		code, msg = http.StatusTooManyRequests, "AWS throttled the calls; try again later"
+	case errors.Is(err, secrets.ErrInvalid):
+		code, msg = http.StatusBadRequest, "the secret cannot be served (marked for deletion, or not usable)"
+	case errors.Is(err, context.DeadlineExceeded):
+		code, msg = http.StatusGatewayTimeout, "AWS did not answer in time"
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		msg += " (" + api.ErrorCode() + ")"
+	}
+	reply(w, code, msg)
+}
+
+// query parses the request's query strictly: Go's lenient parse drops
+// what it cannot read, which would turn a bad escape into a missing
+// parameter.
+func query(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		reply(w, http.StatusBadRequest, "the query string cannot be parsed: a bad %-escape or a ';'")
+		return nil, false
+	}
+	return q, true
 }
 
 func epoch(t time.Time) any {
@@ -92,21 +132,35 @@ func epoch(t time.Time) any {
 	return float64(t.UnixMilli()) / 1000
 }
 
+type secretValue struct {
+	ARN            string
+	Name           string
+	VersionId      string
+	SecretString   *string `json:",omitempty"`
+	SecretBinary   string  `json:",omitempty"`
+	VersionStages  []string
+	CreatedDate    any
+	ResultMetadata struct{}
+}
+
 func (h *handler) secretsManager(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, ok := query(w, r)
+	if !ok {
+		return
+	}
 	id, stage, version := q.Get("secretId"), q.Get("versionStage"), q.Get("versionId")
 	if id == "" {
-		badRequest(w, "secretId is required")
+		reply(w, http.StatusBadRequest, "secretId is required")
 		return
 	}
 	if strings.ContainsAny(id+stage+version, "?#&") {
-		badRequest(w, "secretId, versionStage and versionId cannot contain ?, # or &")
+		reply(w, http.StatusBadRequest, "secretId, versionStage and versionId cannot contain ?, # or &")
 		return
 	}
 	ref := "secretsmanager://" + id
 	switch {
 	case stage != "" && version != "":
-		badRequest(w, "give versionStage or versionId, not both")
+		reply(w, http.StatusBadRequest, "give versionStage or versionId, not both")
 		return
 	case stage != "":
 		ref += "?stage=" + stage
@@ -119,27 +173,39 @@ func (h *handler) secretsManager(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := s.Metadata()
-	out := map[string]any{
-		"ARN": m.ARN, "Name": m.Name, "VersionId": m.VersionID, "VersionStages": m.VersionStages,
-		"CreatedDate": epoch(m.Created), "ResultMetadata": map[string]any{},
-	}
+	out := secretValue{ARN: m.ARN, Name: m.Name, VersionId: m.VersionID, VersionStages: m.VersionStages, CreatedDate: epoch(m.Created)}
 	if m.Binary {
-		out["SecretBinary"] = base64.StdEncoding.EncodeToString([]byte(s.Reveal()))
+		out.SecretBinary = base64.StdEncoding.EncodeToString([]byte(s.Reveal()))
 	} else {
-		out["SecretString"] = s.Reveal()
+		v := s.Reveal()
+		out.SecretString = &v
 	}
-	writeJSON(w, out)
+	writeJSON(w, &out)
+}
+
+type parameter struct {
+	ARN              string
+	Name             string
+	Type             string
+	Value            string
+	Version          int64
+	Selector         string `json:",omitempty"`
+	DataType         string
+	LastModifiedDate any
 }
 
 func (h *handler) parameter(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, ok := query(w, r)
+	if !ok {
+		return
+	}
 	name, version, label := q.Get("name"), q.Get("version"), q.Get("label")
 	if name == "" {
-		badRequest(w, "name is required")
+		reply(w, http.StatusBadRequest, "name is required")
 		return
 	}
 	if strings.ContainsAny(name+version+label, "?#&") {
-		badRequest(w, "name, version and label cannot contain ?, # or &")
+		reply(w, http.StatusBadRequest, "name, version and label cannot contain ?, # or &")
 		return
 	}
 	// A selector in the name, as GetParameter takes it: name:3, name:label.
@@ -153,14 +219,23 @@ func (h *handler) parameter(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ref := "ssm://" + name
+	sep := "?"
 	switch {
 	case version != "" && label != "":
-		badRequest(w, "give version or label, not both")
+		reply(w, http.StatusBadRequest, "give version or label, not both")
 		return
 	case version != "":
 		ref += "?version=" + version
+		sep = "&"
 	case label != "":
 		ref += "?label=" + label
+		sep = "&"
+	}
+	// As the extension does: without withDecryption=true, GetParameter is
+	// called with WithDecryption false, and a SecureString is returned
+	// encrypted.
+	if q.Get("withDecryption") != "true" {
+		ref += sep + "decrypt=false"
 	}
 	s, err := h.c.GetString(r.Context(), ref)
 	if err != nil {
@@ -168,22 +243,18 @@ func (h *handler) parameter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := s.Metadata()
-	if m.Type == "SecureString" && q.Get("withDecryption") != "true" {
-		badRequest(w, "parameter %s is a SecureString: add withDecryption=true", name)
-		return
-	}
 	v, _ := strconv.ParseInt(m.VersionID, 10, 64)
-	p := map[string]any{
-		"ARN": m.ARN, "Name": m.Name, "Type": m.Type, "Value": s.Reveal(), "Version": v,
-		"DataType": "text", "LastModifiedDate": epoch(m.Created),
-	}
+	p := parameter{ARN: m.ARN, Name: m.Name, Type: m.Type, Value: s.Reveal(), Version: v, DataType: "text", LastModifiedDate: epoch(m.Created)}
 	switch {
 	case version != "":
-		p["Selector"] = ":" + version
+		p.Selector = ":" + version
 	case label != "":
-		p["Selector"] = ":" + label
+		p.Selector = ":" + label
 	}
-	writeJSON(w, map[string]any{"Parameter": p, "ResultMetadata": map[string]any{}})
+	writeJSON(w, &struct {
+		Parameter      *parameter
+		ResultMetadata struct{}
+	}{Parameter: &p})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -120,8 +120,13 @@ func TestParameters(t *testing.T) {
 			t.Errorf("%s: %d %s", p, code, body)
 		}
 	}
-	if code, body := e.get(t, "/systemsmanager/parameters/get?name=%2Fapp%2Fkey", token); code != 400 || strings.Contains(string(body), "k2") {
+	// Without withDecryption=true, as the extension does: the parameter as
+	// SSM stores it, a SecureString encrypted.
+	if code, body := e.get(t, "/systemsmanager/parameters/get?name=%2Fapp%2Fkey", token); code != 200 || strings.Contains(string(body), "k2") || !strings.Contains(string(body), `"Type":"SecureString"`) {
 		t.Errorf("SecureString without withDecryption: %d %s", code, body)
+	}
+	if e.ssm.Calls("GetParameters") != 0 {
+		t.Error("a single parameter was read with GetParameters")
 	}
 	if code, _ := e.get(t, "/systemsmanager/parameters/get?name=%2Fnope", token); code != 404 {
 		t.Errorf("missing: %d", code)
@@ -156,5 +161,30 @@ func TestToken(t *testing.T) {
 	}
 	if code, _ := e.get(t, "/other", token); code != 404 {
 		t.Errorf("other path: %d", code)
+	}
+}
+
+// TestErrorBodies: an error never repeats the request, however long, and
+// a query Go cannot parse is reported as such.
+func TestErrorBodies(t *testing.T) {
+	e := newEnv(t)
+	e.sm.Put("db", "value")
+	long := strings.Repeat("x", 20000)
+	for path, want := range map[string]int{
+		"/secretsmanager/get?secretId=" + long + "%21":                 400, // not a secret name
+		"/secretsmanager/get?secretId=" + long[:500]:                   404,
+		"/systemsmanager/parameters/get?name=%2F" + long + "%21":       400,
+		"/secretsmanager/get?secretId=db&versionStage=" + long + "%21": 400,
+	} {
+		code, body := e.get(t, path, token)
+		if code != want || len(body) > 200 || strings.Contains(string(body), "xxxx") {
+			t.Errorf("%.60s...: %d %q, want %d without the request", path, code, body, want)
+		}
+	}
+	for _, path := range []string{"/secretsmanager/get?secretId=db%zz", "/secretsmanager/get?secretId=db;x=1", "/systemsmanager/parameters/get?name=%"} {
+		code, body := e.get(t, path, token)
+		if code != 400 || !strings.Contains(string(body), "query string cannot be parsed") {
+			t.Errorf("%s: %d %q", path, code, body)
+		}
 	}
 }
