@@ -49,6 +49,12 @@ type Options struct {
 	// Manifest names a JSON-lines file, local or s3://, that records each
 	// item's Result and lets a rerun skip what is done.
 	Manifest string
+	// Audit names an audit trail, a local file (appended to) or an s3://
+	// object: one JSON line (an AuditRecord) per item and operation.
+	Audit string
+	// AuditContextValues records the encryption context's values in the
+	// audit trail, not only its keys.
+	AuditContextValues bool
 	// Shard, when Count > 0, keeps only the items of shard Index of Count.
 	Shard Shard
 	// Overwrite replaces existing outputs; without it an existing output
@@ -206,6 +212,9 @@ type Result struct {
 	Elapsed time.Duration `json:"elapsed_ns,omitempty"`
 
 	err error
+	// context is the message's stored encryption context, for an audit
+	// trail that records its values; never in a manifest.
+	context map[string]string
 }
 
 // Err returns the item's error, with its chain intact for errors.Is and

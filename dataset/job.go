@@ -18,6 +18,7 @@ import (
 type Job struct {
 	opts     Options
 	manifest *manifest
+	audit    *auditTrail
 
 	s3once sync.Once
 	s3     *s3io.Client
@@ -52,15 +53,27 @@ func New(ctx context.Context, opts Options) (*Job, error) {
 		}
 		j.manifest = m
 	}
+	if opts.Audit != "" {
+		a, err := openAudit(ctx, opts.Audit, opts.AuditContextValues, j.s3Client)
+		if err != nil {
+			j.Close(ctx)
+			return nil, err
+		}
+		j.audit = a
+	}
 	return j, nil
 }
 
-// Close writes out the manifest.
+// Close writes out the manifest and the audit trail.
 func (j *Job) Close(ctx context.Context) error {
-	if j.manifest == nil {
-		return nil
+	var err error
+	if j.manifest != nil {
+		err = j.manifest.close(ctx)
 	}
-	return j.manifest.close(ctx)
+	if j.audit != nil {
+		err = errors.Join(err, j.audit.close(ctx))
+	}
+	return err
 }
 
 // Plan lists the items of the job described by opts; see Job.Plan.
@@ -107,6 +120,9 @@ func (j *Job) S3() *s3io.Client {
 
 // emit delivers an event to Options.Events.
 func (j *Job) emit(e Event) {
+	if j.audit != nil {
+		j.audit.event(context.Background(), e)
+	}
 	if j.opts.Events == nil {
 		return
 	}

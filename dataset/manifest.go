@@ -127,6 +127,11 @@ func (m *manifest) add(ctx context.Context, r *Result) error {
 	if err != nil {
 		return err
 	}
+	return m.addLine(ctx, b)
+}
+
+// addLine appends one JSON line (a manifest's, or an audit trail's).
+func (m *manifest) addLine(ctx context.Context, b []byte) error {
 	b = append(b, '\n')
 	m.mu.Lock()
 	defer m.mu.Unlock()

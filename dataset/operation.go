@@ -122,6 +122,7 @@ func describe(r *Result, h *envelope.Header) {
 	}
 	r.MessageID = hex.EncodeToString(h.MessageID)
 	r.Suite = h.Suite.String()
+	r.context = h.Context
 	r.WrappingKeys = r.WrappingKeys[:0]
 	for _, k := range h.EncryptedDataKeys {
 		r.WrappingKeys = append(r.WrappingKeys, k.ProviderID+" "+printable(k.ProviderInfo))
