@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	be "encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -68,7 +69,12 @@ type inspectEDK struct {
 	// as hex; ProviderInfoHex is always hex.
 	ProviderInfo    string `json:"provider_info"`
 	ProviderInfoHex string `json:"provider_info_hex"`
-	CiphertextLen   int    `json:"encrypted_key_length"`
+	// KeyName and IV are set for a raw AES wrapped key, whose provider info
+	// is the key's name followed by the wrapping's AES-GCM parameters: the
+	// name as text when it is printable, else as hex; the IV as hex.
+	KeyName       string `json:"key_name,omitempty"`
+	IV            string `json:"iv,omitempty"`
+	CiphertextLen int    `json:"encrypted_key_length"`
 }
 
 func (a *app) inspect(_ context.Context, in string, asJSON bool) error {
@@ -101,12 +107,16 @@ func (a *app) inspect(_ context.Context, in string, asJSON bool) error {
 	}
 	out.EncryptedDataKeys = []inspectEDK{}
 	for _, k := range h.EncryptedDataKeys {
-		out.EncryptedDataKeys = append(out.EncryptedDataKeys, inspectEDK{
+		edk := inspectEDK{
 			ProviderID:      k.ProviderID,
 			ProviderInfo:    textOrHex(k.ProviderInfo),
 			ProviderInfoHex: hex.EncodeToString(k.ProviderInfo),
 			CiphertextLen:   len(k.Ciphertext),
-		})
+		}
+		if name, iv, ok := rawAESInfo(k.ProviderInfo); ok {
+			edk.KeyName, edk.IV = textOrHex(name), hex.EncodeToString(iv)
+		}
+		out.EncryptedDataKeys = append(out.EncryptedDataKeys, edk)
 	}
 	if asJSON {
 		e := json.NewEncoder(a.stdout)
@@ -141,7 +151,11 @@ func printInspect(w io.Writer, o *inspectOutput) error {
 	fmt.Fprintf(bw, "wrapped data keys:  %d\n", len(o.EncryptedDataKeys))
 	for i, k := range o.EncryptedDataKeys {
 		fmt.Fprintf(bw, "  [%d] provider id:   %s\n", i, quoteIfNeeded(k.ProviderID))
-		fmt.Fprintf(bw, "      provider info: %s\n", k.ProviderInfo)
+		if k.KeyName != "" {
+			fmt.Fprintf(bw, "      key name:      %s (raw AES, IV %s)\n", k.KeyName, k.IV)
+		} else {
+			fmt.Fprintf(bw, "      provider info: %s\n", k.ProviderInfo)
+		}
 		fmt.Fprintf(bw, "      wrapped key:   %d bytes\n", k.CiphertextLen)
 	}
 	fmt.Fprintf(bw, "note: %s\n", o.Note)
@@ -167,6 +181,22 @@ func textOrHex(b []byte) string {
 		return string(b)
 	}
 	return "hex:" + hex.EncodeToString(b)
+}
+
+// rawAESInfo splits the provider info of a data key wrapped by a raw AES
+// keyring (framework/raw-aes-keyring.md): the key name, then the
+// authentication tag length in bits (128) and the IV length in bytes (12),
+// each as 4 bytes, then the IV.
+func rawAESInfo(info []byte) (name, iv []byte, ok bool) {
+	const trailer = 4 + 4 + 12
+	if len(info) <= trailer {
+		return nil, nil, false
+	}
+	t := info[len(info)-trailer:]
+	if be.BigEndian.Uint32(t) != 128 || be.BigEndian.Uint32(t[4:]) != 12 {
+		return nil, nil, false
+	}
+	return info[:len(info)-trailer], t[8:], true
 }
 
 // quoteIfNeeded quotes s when it is empty, not printable, or has spaces at

@@ -13,6 +13,9 @@ import (
 	"github.com/mlseal/mlseal/envelope/keyfile"
 )
 
+// keyKinds are the kinds of key that keygen makes.
+var keyKinds = []string{keyfile.KindRawAES, keyfile.KindRawRSA, "token-keyset"}
+
 type keygenFlags struct {
 	kind      string
 	namespace string
@@ -48,7 +51,7 @@ tokenize keygen'.
 		}),
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.kind, "kind", keyfile.KindRawAES, "key `KIND`: "+keyfile.KindRawAES+", "+keyfile.KindRawRSA+" or token-keyset")
+	fl.StringVar(&f.kind, "kind", keyfile.KindRawAES, "key `KIND`: "+strings.Join(keyKinds, ", "))
 	fl.StringVar(&f.namespace, "namespace", keyfile.DefaultNamespace, "key namespace (the provider id in messages)")
 	fl.StringVar(&f.name, "name", "", "key name (default: FILE's base name without extension)")
 	fl.IntVar(&f.bits, "bits", 0, fmt.Sprintf("key size: raw-aes 128, 192 or 256 (default %d), raw-rsa 2048 to 8192 (default %d)", keyfile.DefaultAESBits, keyfile.DefaultRSABits))
@@ -71,7 +74,7 @@ func (a *app) keygen(cmd *cobra.Command, f *keygenFlags) error {
 			hint: fmt.Sprintf("the default key, which encrypt creates when needed, is %s", p)}
 	case f.kind != keyfile.KindRawAES && f.kind != keyfile.KindRawRSA:
 		return &cliError{err: fmt.Errorf("unknown --kind %q", f.kind), code: exitUsage,
-			hint: "use --kind " + keyfile.KindRawAES + " or --kind " + keyfile.KindRawRSA}
+			hint: "--kind is one of " + strings.Join(keyKinds, ", ")}
 	case f.kind != keyfile.KindRawRSA && f.publicOut != "":
 		return &cliError{err: errors.New("--public-out is for --kind raw-rsa only"), code: exitUsage, hint: hint}
 	case f.bits < 0:

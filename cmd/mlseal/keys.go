@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/mlseal/mlseal/envelope"
 	"github.com/mlseal/mlseal/envelope/keyfile"
@@ -19,6 +21,8 @@ type loadedKey struct {
 	file *keyfile.File
 	kms  string           // the key identifier of a kms: reference (kms.go)
 	ring envelope.Keyring // set for kms: keys and --discovery
+	// timeout bounds all the KMS calls of one message (--kms-timeout).
+	timeout time.Duration
 }
 
 func (k loadedKey) String() string {
@@ -66,7 +70,12 @@ func loadKeyFile(path string) (loadedKey, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			return loadedKey{}, withHint(err, fmt.Sprintf("create a key with 'mlseal keygen -o %s'", path))
 		default:
-			if fi, serr := os.Stat(path); serr == nil && fi.Mode().Perm()&0o077 != 0 {
+			fi, serr := os.Stat(path)
+			if serr == nil && fi.IsDir() {
+				return loadedKey{}, withHint(fmt.Errorf("key %s is a directory, not a key file", path),
+					fmt.Sprintf("--key takes a key file, such as one made with 'mlseal keygen -o %s'", filepath.Join(path, "team.key")))
+			}
+			if serr == nil && fi.Mode().Perm()&0o077 != 0 {
 				return loadedKey{}, withHint(err, fmt.Sprintf("a key file must be readable by its owner only: chmod 600 %s", path))
 			}
 			return loadedKey{}, err
@@ -140,16 +149,20 @@ func (a *app) decryptKeys(refs []string) ([]loadedKey, error) {
 }
 
 // keyring combines the keys: on encrypt each wraps the data key and the
-// first generates it; on decrypt any of them may unwrap it.
+// first generates it; on decrypt any of them may unwrap it. With KMS keys,
+// one deadline bounds the work of all of them on a message.
 func keyring(keys []loadedKey) (envelope.Keyring, error) {
 	var rings []envelope.Keyring
+	var timeout time.Duration
 	for _, k := range keys {
 		if k.ring == nil && k.kms != "" {
 			var err error
 			if k.ring, err = kmsKeyring(k.kms); err != nil {
 				return nil, err
 			}
+			k.timeout = defaultKMSTimeout
 		}
+		timeout = max(timeout, k.timeout)
 		if k.ring != nil {
 			rings = append(rings, k.ring)
 			continue
@@ -160,10 +173,14 @@ func keyring(keys []loadedKey) (envelope.Keyring, error) {
 		}
 		rings = append(rings, kr)
 	}
-	if len(rings) == 1 {
-		return rings[0], nil
+	kr := rings[0]
+	if len(rings) > 1 {
+		var err error
+		if kr, err = multi.New(rings[0], rings[1:]...); err != nil {
+			return nil, err
+		}
 	}
-	return multi.New(rings[0], rings[1:]...)
+	return withDeadline(kr, timeout), nil
 }
 
 func describeKeys(keys []loadedKey) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -26,7 +27,8 @@ const kmsScheme = "kms:"
 const (
 	batchCacheMaxAge   = 5 * time.Minute
 	batchCacheMessages = 10000
-	// defaultKMSTimeout bounds each KMS operation, retries included.
+	// defaultKMSTimeout bounds the KMS calls of one message, retries
+	// included, when --kms-timeout is not given.
 	defaultKMSTimeout = time.Minute
 )
 
@@ -35,6 +37,7 @@ type kmsFlags struct {
 	endpoint  string
 	region    string
 	discovery bool
+	regions   []string // --discovery-region
 	accounts  []string
 	partition string
 	timeout   time.Duration
@@ -44,10 +47,11 @@ type kmsFlags struct {
 
 func (f *kmsFlags) addFlags(fl *pflag.FlagSet, decrypt bool) {
 	fl.StringVar(&f.endpoint, "kms-endpoint", "", "AWS KMS endpoint `URL` (default: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL or the profile's)")
-	fl.DurationVar(&f.timeout, "kms-timeout", defaultKMSTimeout, "give up on an AWS KMS call, retries included, after `DURATION`")
+	fl.DurationVar(&f.timeout, "kms-timeout", defaultKMSTimeout, "give up on AWS KMS after `DURATION`: a total for all the KMS calls of one file or stream, every key and every retry included")
 	fl.StringVar(&f.region, "region", "", "AWS `REGION` of KMS keys named without an ARN (default: AWS_REGION or the profile's)")
 	if decrypt {
-		fl.BoolVar(&f.discovery, "discovery", false, "let AWS KMS unwrap with any KMS key the message names (restrict with --discovery-account)")
+		fl.BoolVar(&f.discovery, "discovery", false, "let AWS KMS in the configured region unwrap with any KMS key the message names that it can use, multi-Region keys through their replica there (restrict with --discovery-account)")
+		fl.StringArrayVar(&f.regions, "discovery-region", nil, "discovery through AWS KMS in `REGION` instead of the configured region (repeatable: tried in order; implies --discovery)")
 		fl.StringArrayVar(&f.accounts, "discovery-account", nil, "with --discovery, only keys of AWS account `ID` (repeatable)")
 		fl.StringVar(&f.partition, "discovery-partition", "", "with --discovery-account, the keys' AWS `PARTITION` (default aws)")
 	}
@@ -56,7 +60,7 @@ func (f *kmsFlags) addFlags(fl *pflag.FlagSet, decrypt bool) {
 // discoveryAsked reports whether any discovery flag is set: then no
 // default key is looked for.
 func (f *kmsFlags) discoveryAsked() bool {
-	return f.discovery || len(f.accounts) > 0 || f.partition != ""
+	return f.discovery || len(f.regions) > 0 || len(f.accounts) > 0 || f.partition != ""
 }
 
 // kmsRef returns the key identifier of a kms: reference.
@@ -92,9 +96,28 @@ func (f *kmsFlags) clientProvider() (awskms.ClientProvider, error) {
 	return f.clients, nil
 }
 
+// configuredRegion is the region that --discovery asks: --region, else
+// that of the AWS configuration.
+func (f *kmsFlags) configuredRegion() (string, error) {
+	if f.region != "" {
+		return f.region, nil
+	}
+	cfg, err := awsconfig.Load(context.Background(), awsconfig.Options{Endpoint: f.endpoint})
+	if err == nil {
+		err = awsconfig.RequireRegion(cfg)
+	}
+	if err != nil {
+		return "", &cliError{err: fmt.Errorf("--discovery: %w", err), hint: "name the regions whose KMS may unwrap with --region REGION or --discovery-region REGION"}
+	}
+	return cfg.Region, nil
+}
+
 // resolve makes the keyrings of the kms: keys with the flags' settings
 // and, on decrypt with --discovery, adds a discovery keyring.
 func (f *kmsFlags) resolve(keys []loadedKey, decrypt bool) ([]loadedKey, error) {
+	if len(f.regions) > 0 {
+		f.discovery = true
+	}
 	if !decrypt || !f.discovery {
 		switch {
 		case len(f.accounts) > 0:
@@ -127,6 +150,7 @@ func (f *kmsFlags) resolve(keys []loadedKey, decrypt bool) ([]loadedKey, error) 
 		if k.kms == "" {
 			continue
 		}
+		out[i].timeout = f.timeout
 		if !decrypt {
 			out[i].ring, err = awskms.New(k.kms, opts)
 		} else {
@@ -153,11 +177,27 @@ func (f *kmsFlags) resolve(keys []loadedKey, decrypt bool) ([]loadedKey, error) 
 				filter.Partition = "aws"
 			}
 		}
-		d, err := awskms.NewDiscovery(filter, opts)
+		regions := f.regions
+		if len(regions) == 0 {
+			r, err := f.configuredRegion()
+			if err != nil {
+				return nil, err
+			}
+			regions = []string{r}
+		}
+		// Multi-Region aware: a message wrapped by a multi-Region key opens
+		// with the key's replica in the region asked; other keys only in
+		// their own region, never in one that the header names.
+		var d envelope.Keyring
+		if len(regions) == 1 {
+			d, err = awskms.NewMRKDiscovery(regions[0], filter, opts)
+		} else {
+			d, err = awskms.NewMRKDiscoveryMulti(regions, filter, opts)
+		}
 		if err != nil {
 			return nil, &cliError{err: err, code: exitUsage}
 		}
-		out = append(out, loadedKey{path: "--discovery", ring: d})
+		out = append(out, loadedKey{path: "--discovery", ring: d, timeout: f.timeout})
 	}
 	return out, nil
 }
@@ -213,8 +253,50 @@ func sizeHint(r io.Reader) int64 {
 	return fi.Size() - off
 }
 
+// deadlineKeyring bounds everything its keyring does for one message by
+// one timeout: each KMS keyring bounds its own calls, so without it a
+// message with several KMS keys could take the timeout once per key.
+type deadlineKeyring struct {
+	envelope.Keyring
+	timeout time.Duration
+}
+
+// withDeadline returns kr bounded by timeout, or kr itself when timeout is
+// zero (no KMS key).
+func withDeadline(kr envelope.Keyring, timeout time.Duration) envelope.Keyring {
+	if timeout <= 0 {
+		return kr
+	}
+	return deadlineKeyring{Keyring: kr, timeout: timeout}
+}
+
+func (k deadlineKeyring) String() string { return fmt.Sprint(k.Keyring) }
+
+func (k deadlineKeyring) OnEncrypt(ctx context.Context, m *envelope.EncryptionMaterials) error {
+	ctx, cancel := context.WithTimeout(ctx, k.timeout)
+	defer cancel()
+	return k.Keyring.OnEncrypt(ctx, m)
+}
+
+func (k deadlineKeyring) OnDecrypt(ctx context.Context, m *envelope.DecryptionMaterials, edks []envelope.EncryptedDataKey) error {
+	ctx, cancel := context.WithTimeout(ctx, k.timeout)
+	defer cancel()
+	return k.Keyring.OnDecrypt(ctx, m, edks)
+}
+
 // kmsKeyring is the keyring of a kms: key that resolve did not see: it
 // uses the AWS configuration of the environment.
 func kmsKeyring(id string) (envelope.Keyring, error) {
 	return awskms.New(id, awskms.Options{Timeout: defaultKMSTimeout})
+}
+
+// setAWSDebug applies the global --debug flag: the AWS SDK's own log lines
+// (warnings such as "falling back to IMDSv1", a checksum note per ranged
+// S3 GET, retries) go to w, and are dropped otherwise.
+func setAWSDebug(debug bool, w io.Writer) {
+	if debug {
+		awsconfig.SetDebugLog(w)
+	} else {
+		awsconfig.SetDebugLog(nil)
+	}
 }

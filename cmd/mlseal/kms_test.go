@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,7 +119,7 @@ func TestKMSKeys(t *testing.T) {
 	e.ok(nil, "encrypt", "-k", "kms:"+westID, "--region", "us-west-2", "-o", "w.mlseal", "data.bin")
 	e.ok(nil, "decrypt", "-k", "kms:"+west, "-o", "w.bin", "w.mlseal")
 	r = e.fail(exitError, nil, "encrypt", "-k", "kms:"+westID, "-o", "w2.mlseal", "data.bin")
-	if !strings.Contains(r.stderr, "kms:GenerateDataKey with key "+westID+": NotFoundException") || e.exists("w2.mlseal") {
+	if !strings.Contains(r.stderr, "kms:GenerateDataKey with key "+westID+": the key does not exist") || e.exists("w2.mlseal") {
 		t.Fatalf("key id in the wrong region:\n%s", r.stderr)
 	}
 	e.fail(exitUsage, nil, "encrypt", "-k", "kms:", "data.bin")
@@ -143,15 +145,27 @@ func TestKMSFaults(t *testing.T) {
 	e.write("data.bin", []byte("payload"))
 	e.ok(nil, "encrypt", "-k", "kms:"+arn, "-o", "m.mlseal", "data.bin")
 
+	// A key that KMS will not use now is an error (1) that says why, not a
+	// message that is not authentic (3).
 	e.srv.SetKeyState(arn, kmstest.StateDisabled)
-	r := e.fail(exitIntegrity, nil, "decrypt", "-k", "kms:"+arn, "-o", "out.bin", "m.mlseal")
-	if !strings.Contains(r.stderr, "kms:Decrypt with key "+arn+": DisabledException") {
+	r := e.fail(exitError, nil, "decrypt", "-k", "kms:"+arn, "-o", "out.bin", "m.mlseal")
+	if !strings.Contains(r.stderr, "kms:Decrypt with key "+arn+": the key is disabled") || strings.Contains(r.stderr, "authentic") || strings.Contains(r.stderr, "--context") {
 		t.Fatalf("disabled key:\n%s", r.stderr)
 	}
+	e.srv.SetKeyState(arn, kmstest.StatePendingDeletion)
+	r = e.fail(exitError, nil, "verify", "-k", "kms:"+arn, "m.mlseal")
+	if !strings.Contains(r.stderr, "pending deletion") {
+		t.Fatalf("key pending deletion:\n%s", r.stderr)
+	}
 	e.srv.SetKeyState(arn, kmstest.StateEnabled)
+	e.srv.Deny(arn, kmstest.OpDecrypt)
+	r = e.fail(exitError, nil, "decrypt", "--discovery", "-o", "out.bin", "m.mlseal")
+	if !strings.Contains(r.stderr, "access denied") {
+		t.Fatalf("decrypt denied:\n%s", r.stderr)
+	}
 	e.srv.Deny(arn, kmstest.OpGenerateDataKey)
 	r = e.fail(exitError, nil, "encrypt", "-k", "kms:"+arn, "-o", "n.mlseal", "data.bin")
-	if !strings.Contains(r.stderr, "kms:GenerateDataKey with key "+arn+": AccessDeniedException") {
+	if !strings.Contains(r.stderr, "kms:GenerateDataKey with key "+arn+": access denied") || !strings.Contains(r.stderr, "AccessDeniedException") {
 		t.Fatalf("access denied:\n%s", r.stderr)
 	}
 	// An outage is an error (1), not a message that cannot be opened (3).
@@ -259,4 +273,135 @@ func TestKMSMeasure10000Files(t *testing.T) {
 		e.ok(nil, "encrypt", "-k", "kms:"+arn, "-c", "job=measure", "--force", "-o", filepath.Join("enc", "one.enc"), in[i])
 	}
 	t.Logf("CLI, one run per file (200 sampled): %v per file, %d KMS calls for 200 files", (time.Since(start) / 200).Round(time.Microsecond), e.srv.Calls(""))
+}
+
+// silentListener accepts connections on a loopback port and never answers
+// them, as a KMS endpoint behind a black-holing network would. It returns
+// the endpoint URL.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + l.Addr().String()
+}
+
+// TestKMSTimeoutIsATotal checks that --kms-timeout bounds all the KMS work
+// of a message, every key and every retry included, against an endpoint
+// that accepts connections and never answers: the command ends within the
+// timeout plus a second. (Each key used to get the whole timeout, so two
+// keys took twice as long.)
+func TestKMSTimeoutIsATotal(t *testing.T) {
+	e := newKMSEnv(t)
+	a, b := e.srv.CreateKey("us-east-1"), e.srv.CreateKey("us-east-1")
+	e.write("data.bin", []byte("payload"))
+	e.ok(nil, "encrypt", "-k", "kms:"+a, "-k", "kms:"+b, "-o", "m.mlseal", "data.bin")
+	silent := silentListener(t)
+	const timeout = 2 * time.Second
+	for _, args := range [][]string{
+		{"decrypt", "-k", "kms:" + a, "-k", "kms:" + b, "-o", "out.bin", "m.mlseal"},
+		{"verify", "-k", "kms:" + a, "-k", "kms:" + b, "m.mlseal"},
+		{"decrypt", "--discovery", "-o", "out.bin", "m.mlseal"},
+		{"encrypt", "-k", "kms:" + a, "-k", "kms:" + b, "-o", "n.mlseal", "data.bin"},
+	} {
+		args = append([]string{args[0], "--kms-endpoint", silent, "--kms-timeout", timeout.String()}, args[1:]...)
+		start := time.Now()
+		r := e.run(nil, args...)
+		took := time.Since(start)
+		t.Logf("%s %s against a silent endpoint: exit %d after %v", args[0], args[len(args)-1], r.code, took.Round(time.Millisecond))
+		if r.code != exitError || !strings.Contains(r.stderr, "no answer before the deadline") {
+			t.Errorf("mlseal %s: exit %d, want %d with a deadline error:\n%s", strings.Join(args, " "), r.code, exitError, r.stderr)
+		}
+		if took > timeout+time.Second {
+			t.Errorf("mlseal %s took %v with --kms-timeout %v", strings.Join(args, " "), took, timeout)
+		}
+	}
+	if e.exists("out.bin") || e.exists("n.mlseal") {
+		t.Fatal("a partial output was left behind")
+	}
+}
+
+// TestKMSCommandsHaveADeadline checks that every command that may call
+// KMS has a default deadline and says that it is a total.
+func TestKMSCommandsHaveADeadline(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range [][]string{{"encrypt"}, {"decrypt"}, {"verify"}, {"keygen"}, {"tokenize"}, {"detokenize"}, {"tokenize", "keygen"}} {
+		r := e.ok(nil, append(c, "--help")...)
+		if !bytes.Contains(r.stdout, []byte("--kms-timeout DURATION")) || !bytes.Contains(r.stdout, []byte("every retry included (default 1m0s)")) {
+			t.Errorf("mlseal %s --help does not give --kms-timeout a default that bounds the whole operation:\n%s", strings.Join(c, " "), r.stdout)
+		}
+	}
+}
+
+// TestKMSDiscoveryRegions checks that --discovery asks KMS in the
+// configured region only, whatever region a message's header names, that
+// --discovery-region chooses others, and that a multi-Region key opens
+// through its replica in the region asked.
+func TestKMSDiscoveryRegions(t *testing.T) {
+	e := newKMSEnv(t) // AWS_REGION=us-east-1
+	west := e.srv.CreateKey("us-west-2")
+	mrk := e.srv.CreateMultiRegionKey("us-west-2", "us-east-1", "eu-west-1")
+	e.write("data.bin", []byte("payload"))
+	e.ok(nil, "encrypt", "-k", "kms:"+west, "-o", "west.mlseal", "data.bin")
+	e.ok(nil, "encrypt", "-k", "kms:"+mrk[0], "-o", "mrk.mlseal", "data.bin")
+
+	e.srv.ResetCalls()
+	r := e.fail(exitIntegrity, nil, "decrypt", "--discovery", "-o", "out.bin", "west.mlseal")
+	if !strings.Contains(r.stderr, "us-west-2") || e.srv.Calls("") != 0 || e.exists("out.bin") {
+		t.Fatalf("--discovery in us-east-1 of a us-west-2 key: %d KMS calls\n%s", e.srv.Calls(""), r.stderr)
+	}
+	for _, regions := range [][]string{{"us-west-2"}, {"us-east-1", "us-west-2"}} {
+		e.srv.ResetCalls()
+		args := []string{"decrypt"}
+		for _, reg := range regions {
+			args = append(args, "--discovery-region", reg)
+		}
+		if r := e.ok(nil, append(args, "west.mlseal")...); string(r.stdout) != "payload" {
+			t.Fatalf("%v: round trip", regions)
+		}
+		reqs := e.srv.Requests()
+		if len(reqs) != 1 || reqs[0].Region != "us-west-2" || reqs[0].KeyID != west {
+			t.Fatalf("%v: requests %+v", regions, reqs)
+		}
+	}
+	// A multi-Region key: the replica in the configured region, or in the
+	// region given with --region.
+	for region, replica := range map[string]string{"us-east-1": mrk[1], "eu-west-1": mrk[2]} {
+		e.srv.ResetCalls()
+		if r := e.ok(nil, "decrypt", "--discovery", "--region", region, "mrk.mlseal"); string(r.stdout) != "payload" {
+			t.Fatalf("MRK in %s: round trip", region)
+		}
+		if reqs := e.srv.Requests(); len(reqs) != 1 || reqs[0].Region != region || reqs[0].KeyID != replica {
+			t.Fatalf("MRK in %s: requests %+v", region, reqs)
+		}
+	}
+	// Strict keys keep the region of their ARN.
+	e.srv.ResetCalls()
+	e.ok(nil, "decrypt", "-k", "kms:"+west, "-o", "w.bin", "west.mlseal")
+	if reqs := e.srv.Requests(); len(reqs) != 1 || reqs[0].Region != "us-west-2" {
+		t.Fatalf("strict: requests %+v", reqs)
+	}
+	e.fail(exitUsage, nil, "decrypt", "--discovery-region", "", "west.mlseal")
 }
