@@ -3,13 +3,14 @@ package tokenize
 import (
 	"bytes"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
-	"strings"
 )
 
-// csvFormat transforms CSV records by column.
+// csvFormat transforms CSV records by column. It rewrites only the fields
+// the policy names: every other byte of a record (the other fields as they
+// were quoted, the delimiters, a CRLF or LF line ending, CRLF inside quoted
+// fields, blank lines) is copied as it was read.
 type csvFormat struct {
 	ncols     int
 	ops       []*fieldOp // by column; nil for columns copied as they are
@@ -17,6 +18,10 @@ type csvFormat struct {
 	entity    []int      // by column: the entity column of a date-shift, or -1
 	rawHeader []byte
 }
+
+// bom is the UTF-8 byte order mark. It is not part of the first column's
+// name; it is kept on output.
+const bom = "\ufeff"
 
 // newCSV reads the header record, matches the policy's fields to its
 // columns and returns the header to write.
@@ -30,14 +35,17 @@ func (t *Tokenizer) newCSV(rd *recordReader, detok bool) (*csvFormat, []byte, er
 		return nil, nil, fmt.Errorf("%w: the CSV input is empty; it needs a header row", ErrMalformed)
 	}
 	f.rawHeader = data
-	r := csv.NewReader(bytes.NewReader(data))
-	header, perr := r.Read()
-	if perr != nil {
-		return nil, nil, &RecordError{Line: 1, Err: fmt.Errorf("%w: header row: %v", ErrMalformed, perr)}
+	rest := bytes.TrimPrefix(data, []byte(bom))
+	var rec csvRecord
+	if _, err := rec.scan(rest, 0); err != nil {
+		return nil, nil, &RecordError{Line: 1, Err: fmt.Errorf("%w: header row: %v", ErrMalformed, err)}
 	}
-	if len(header) > 0 {
-		// A byte order mark is not part of the first column's name.
-		header[0] = strings.TrimPrefix(header[0], "\ufeff")
+	if len(rec.fields) == 0 {
+		return nil, nil, &RecordError{Line: 1, Err: fmt.Errorf("%w: header row: an empty line", ErrMalformed)}
+	}
+	header := make([]string, len(rec.fields))
+	for i := range rec.fields {
+		header[i] = string(rec.value(rest, i, nil))
 	}
 	f.ncols = len(header)
 	f.ops = make([]*fieldOp, f.ncols)
@@ -51,17 +59,19 @@ func (t *Tokenizer) newCSV(rd *recordReader, detok bool) (*csvFormat, []byte, er
 		col[h] = i
 	}
 	for _, o := range t.ops {
+		dropped := o.f.Op == OpRedact && o.f.Drop
 		i, ok := col[o.f.Name]
 		if !ok {
-			if o.f.Optional {
+			if o.f.Optional || detok && dropped {
+				// A tokenized file lacks the columns its policy dropped.
 				continue
 			}
 			return nil, nil, fmt.Errorf("%w: the policy names field %q, which the CSV header lacks (it has %q); mark it optional if it may be absent", ErrPolicy, o.f.Name, header)
 		}
 		f.ops[i] = o
-		f.drop[i] = o.f.Op == OpRedact && o.f.Drop
+		f.drop[i] = dropped && !detok
 		f.entity[i] = -1
-		if o.f.Op == OpDateShift {
+		if o.f.Op == OpDateShift && !detok {
 			e, ok := col[o.f.Entity]
 			if !ok {
 				return nil, nil, fmt.Errorf("%w: field %q: its entity column %q is not in the CSV header", ErrPolicy, o.f.Name, o.f.Entity)
@@ -69,29 +79,43 @@ func (t *Tokenizer) newCSV(rd *recordReader, detok bool) (*csvFormat, []byte, er
 			f.entity[i] = e
 		}
 	}
-	var out []string
-	for i, h := range header {
-		if !f.drop[i] || detok {
-			out = append(out, h)
+	out := append([]byte(nil), data[:len(data)-len(rest)]...)
+	out = f.appendKept(out, rest, &rec, func(out []byte, i int) []byte {
+		return append(out, rest[rec.fields[i].start:rec.fields[i].end]...)
+	})
+	return f, out, nil
+}
+
+// appendKept appends the record's fields that are not dropped, each as
+// field(out, i) writes it, and its line ending.
+func (f *csvFormat) appendKept(out, data []byte, rec *csvRecord, field func([]byte, int) []byte) []byte {
+	start, n := len(out), 0
+	for i := range rec.fields {
+		if f.drop[i] {
+			continue
 		}
+		if n > 0 {
+			out = append(out, ',')
+		}
+		n++
+		out = field(out, i)
 	}
-	if detok {
-		// Dropped columns are not in a tokenized file: nothing to drop.
-		f.drop = make([]bool, f.ncols)
+	if n == 1 && len(out) == start {
+		// A record of one empty field would be a blank line, which
+		// readers skip.
+		out = append(out, '"', '"')
 	}
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	writeCSV(w, &buf, out)
-	w.Flush()
-	return f, buf.Bytes(), w.Error()
+	return append(out, data[rec.eol:rec.next]...)
 }
 
 // headerSplitter splits off the first CSV record.
 type headerSplitter struct{}
 
 func (headerSplitter) split(data []byte, atEOF bool) int {
-	n := csvSplit(data, atEOF, true)
-	return n
+	if bytes.HasPrefix(data, []byte(bom)) {
+		return len(bom) + csvSplit(data[len(bom):], atEOF, true)
+	}
+	return csvSplit(data, atEOF, true)
 }
 
 func (headerSplitter) process(*batch, bool, bool) {}
@@ -136,14 +160,8 @@ func csvSplit(data []byte, atEOF, first bool) int {
 				continue
 			}
 			state = unquoted
-			if state == unquoted {
-				// Skip to the next delimiter quickly.
-				j := bytes.IndexAny(data[i:], ",\n")
-				if j < 0 {
-					i = len(data) - 1
-				} else {
-					i += j - 1
-				}
+			for i+1 < len(data) && data[i+1] != ',' && data[i+1] != '\n' {
+				i++ // what follows a field's first byte up to a delimiter
 			}
 		case quoted:
 			j := bytes.IndexByte(data[i:], '"')
@@ -161,60 +179,214 @@ func csvSplit(data []byte, atEOF, first bool) int {
 	return last
 }
 
-func (f *csvFormat) process(b *batch, detok, reject bool) {
-	r := csv.NewReader(bytes.NewReader(b.data))
-	r.FieldsPerRecord = f.ncols
-	r.ReuseRecord = true
-	w := csv.NewWriter(&b.out)
-	out := make([]string, 0, f.ncols)
-	var prev int64
+// A csvRecord is where one record's fields are in its input: it is parsed
+// in place, so that what is not rewritten can be copied as it was.
+type csvRecord struct {
+	fields []csvField
+	eol    int // where the line ending starts
+	next   int // where the next record starts
+}
+
+// A csvField is data[start:end], quotes included when quoted.
+type csvField struct {
+	start, end int
+	quoted     bool
+}
+
+// scan parses the record at data[pos:] as encoding/csv does (RFC 4180,
+// no lazy quotes): "\r\n" and "\n" end a record, as does a "\r" or the end
+// of data at the end of the input; a blank line is a record of no fields.
+// The error is encoding/csv's csv.ErrQuote or csv.ErrBareQuote.
+func (r *csvRecord) scan(data []byte, pos int) (int, error) {
+	r.fields = r.fields[:0]
+	i := pos
+	if end, ok := lineEnd(data, i); ok {
+		r.eol, r.next = i, end
+		return end, nil
+	}
 	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		off := r.InputOffset()
-		raw := b.data[prev:off]
-		prev = off
-		b.records++
-		if err != nil {
-			e := &RecordError{Record: b.records, Line: b.line, Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				e.Line = b.line + int64(pe.StartLine) - 1
-				e.Err = fmt.Errorf("%w: %v", ErrMalformed, pe.Err)
-				if errors.Is(pe.Err, csv.ErrFieldCount) {
-					e.Err = fmt.Errorf("%w: %d fields, the header has %d", ErrMalformed, len(rec), f.ncols)
+		var fl csvField
+		fl.start = i
+		if i < len(data) && data[i] == '"' {
+			fl.quoted = true
+			i++
+			for {
+				k := bytes.IndexByte(data[i:], '"')
+				if k < 0 {
+					return 0, csv.ErrQuote
+				}
+				i += k + 1
+				if i < len(data) && data[i] == '"' {
+					i++ // an escaped quote
+					continue
+				}
+				break
+			}
+			fl.end = i
+			if i < len(data) && data[i] != ',' {
+				if _, ok := lineEnd(data, i); !ok {
+					return 0, csv.ErrQuote
 				}
 			}
+		} else {
+			for i < len(data) && data[i] != ',' && data[i] != '\n' && data[i] != '"' {
+				i++
+			}
+			if i < len(data) && data[i] == '"' {
+				return 0, csv.ErrBareQuote
+			}
+			fl.end = i
+			if i > fl.start && data[i-1] == '\r' {
+				if _, ok := lineEnd(data, i-1); ok {
+					fl.end, i = i-1, i-1
+				}
+			}
+		}
+		r.fields = append(r.fields, fl)
+		if i < len(data) && data[i] == ',' {
+			i++
+			continue
+		}
+		end, _ := lineEnd(data, i)
+		r.eol, r.next = i, end
+		return end, nil
+	}
+}
+
+// lineEnd reports whether a line ends at data[i]: "\n", "\r\n", or "\r"
+// or nothing at the end of data. It returns where the next line starts.
+func lineEnd(data []byte, i int) (int, bool) {
+	switch {
+	case i == len(data):
+		return i, true
+	case data[i] == '\n':
+		return i + 1, true
+	case data[i] == '\r' && (i+1 == len(data) || data[i+1] == '\n'):
+		return min(i+2, len(data)), true
+	}
+	return 0, false
+}
+
+// value appends the value of field i to dst: unquoted, with "" read as ".
+func (r *csvRecord) value(data []byte, i int, dst []byte) []byte {
+	fl := r.fields[i]
+	if !fl.quoted {
+		return append(dst, data[fl.start:fl.end]...)
+	}
+	v := data[fl.start+1 : fl.end-1]
+	for {
+		k := bytes.IndexByte(v, '"')
+		if k < 0 {
+			return append(dst, v...)
+		}
+		dst = append(dst, v[:k+1]...)
+		v = v[k+2:]
+	}
+}
+
+// rawValue returns the value of field i, in data itself when unquoted
+// and without quotes to unescape, else in *scratch.
+func (r *csvRecord) rawValue(data []byte, i int, scratch *[]byte) []byte {
+	fl := r.fields[i]
+	if !fl.quoted {
+		return data[fl.start:fl.end]
+	}
+	if v := data[fl.start+1 : fl.end-1]; bytes.IndexByte(v, '"') < 0 {
+		return v
+	}
+	*scratch = r.value(data, i, (*scratch)[:0])
+	return *scratch
+}
+
+// appendCSVField appends v as a field: quoted when the field was quoted
+// or v needs quotes.
+func appendCSVField(out []byte, v []byte, quoted bool) []byte {
+	if !quoted && !needsQuotes(v) {
+		return append(out, v...)
+	}
+	out = append(out, '"')
+	for {
+		k := bytes.IndexByte(v, '"')
+		if k < 0 {
+			break
+		}
+		out = append(out, v[:k+1]...)
+		out = append(out, '"')
+		v = v[k+1:]
+	}
+	out = append(out, v...)
+	return append(out, '"')
+}
+
+func needsQuotes(v []byte) bool {
+	for _, c := range v {
+		if c == ',' || c == '"' || c == '\r' || c == '\n' {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *csvFormat) process(b *batch, detok, reject bool) {
+	data := b.data
+	line := b.line
+	var rec csvRecord
+	var scratch, ent []byte
+	tokens := make([][]byte, f.ncols) // the rewritten fields of a record, by column
+	rewritten := make([]bool, f.ncols)
+	for pos := 0; pos < len(data); {
+		next, err := rec.scan(data, pos)
+		if err != nil {
+			// Set the bad record aside up to where the splitter ends it.
+			next = pos + csvSplit(data[pos:], false, true)
+			if next == pos {
+				next = len(data)
+			}
+		}
+		raw := data[pos:next]
+		pos = next
+		thisLine := line
+		line += int64(bytes.Count(raw, []byte{'\n'}))
+		if err == nil && len(rec.fields) == 0 {
+			b.out = append(b.out, raw...) // a blank line is not a record
+			continue
+		}
+		b.records++
+		if err == nil && len(rec.fields) != f.ncols {
+			err = fmt.Errorf("%d fields, the header has %d", len(rec.fields), f.ncols)
+		}
+		if err != nil {
+			e := &RecordError{Record: b.records, Line: thisLine, Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
 			if !b.fail(reject, raw, e) {
 				return
 			}
 			continue
 		}
-		out = out[:0]
 		var bad *RecordError
-		for i, v := range rec {
-			o := f.ops[i]
-			switch {
-			case f.drop[i]:
+		for i, o := range f.ops {
+			rewritten[i] = false
+			if o == nil || f.drop[i] {
 				continue
-			case o == nil || v == "":
-			case detok:
-				v, err = o.detokenize(v)
-			default:
-				entity := ""
-				if f.entity[i] >= 0 {
-					entity = rec[f.entity[i]]
+			}
+			v := rec.rawValue(data, i, &scratch)
+			if len(v) == 0 {
+				continue
+			}
+			var s string
+			if detok {
+				s, err = o.detokenize(string(v))
+			} else {
+				ent = ent[:0]
+				if e := f.entity[i]; e >= 0 {
+					ent = rec.value(data, e, ent)
 				}
-				v, err = o.tokenize(v, entity)
+				s, err = o.tokenize(string(v), string(ent))
 			}
 			if err != nil {
-				line, _ := r.FieldPos(0)
-				bad = &RecordError{Record: b.records, Line: b.line + int64(line) - 1, Field: o.f.Name, Err: err}
+				bad = &RecordError{Record: b.records, Line: thisLine, Field: o.f.Name, Err: err}
 				break
 			}
-			out = append(out, v)
+			tokens[i], rewritten[i] = append(tokens[i][:0], s...), true
 		}
 		if bad != nil {
 			if !b.fail(reject, raw, bad) {
@@ -222,24 +394,12 @@ func (f *csvFormat) process(b *batch, detok, reject bool) {
 			}
 			continue
 		}
-		if err := writeCSV(w, &b.out, out); err != nil {
-			b.other = err
-			return
-		}
+		b.out = f.appendKept(b.out, data, &rec, func(out []byte, i int) []byte {
+			fl := rec.fields[i]
+			if !rewritten[i] {
+				return append(out, data[fl.start:fl.end]...)
+			}
+			return appendCSVField(out, tokens[i], fl.quoted)
+		})
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		b.other = err
-	}
-}
-
-// writeCSV writes one record. encoding/csv writes a record of one empty
-// field as an empty line, which readers skip; it is written as "" instead.
-func writeCSV(w *csv.Writer, buf *bytes.Buffer, rec []string) error {
-	if len(rec) == 1 && rec[0] == "" {
-		w.Flush()
-		buf.WriteString("\"\"\n")
-		return w.Error()
-	}
-	return w.Write(rec)
 }

@@ -41,10 +41,12 @@ func FuzzCSV(f *testing.F) {
 		if err1 != nil {
 			return
 		}
-		if _, err := csv.NewReader(bytes.NewReader(one.Bytes())).ReadAll(); err != nil {
+		// A byte order mark is kept, and encoding/csv does not know it.
+		noBOM := func(b []byte) []byte { return bytes.TrimPrefix(b, []byte(bom)) }
+		if _, err := csv.NewReader(bytes.NewReader(noBOM(one.Bytes()))).ReadAll(); err != nil {
 			t.Fatalf("output is not CSV: %v\n%q", err, one.String())
 		}
-		in, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+		in, err := csv.NewReader(bytes.NewReader(noBOM(data))).ReadAll()
 		if err != nil || st1.Rejected > 0 {
 			return
 		}
@@ -52,7 +54,7 @@ func FuzzCSV(f *testing.F) {
 		if _, err := tk.Detokenize(&back, &one, Options{Format: FormatCSV}); err != nil {
 			t.Fatalf("detokenize: %v", err)
 		}
-		got, err := csv.NewReader(&back).ReadAll()
+		got, err := csv.NewReader(bytes.NewReader(noBOM(back.Bytes()))).ReadAll()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -57,7 +57,7 @@ func (f *jsonlFormat) process(b *batch, detok, reject bool) {
 			continue // blank lines are not records
 		}
 		b.records++
-		out, err := w.record(b.out.AvailableBuffer(), rec)
+		out, err := w.record(b.out, rec)
 		if err != nil {
 			e := &RecordError{Record: b.records, Line: thisLine, Err: err}
 			var fe *fieldError
@@ -69,8 +69,7 @@ func (f *jsonlFormat) process(b *batch, detok, reject bool) {
 			}
 			continue
 		}
-		out = append(out, '\n')
-		b.out.Write(out)
+		b.out = append(out, '\n')
 	}
 }
 

@@ -73,16 +73,21 @@ var ErrMalformed = errors.New("malformed record")
 
 // A RecordError reports a record that could not be parsed or transformed.
 type RecordError struct {
-	Record int64  // 1-based index of the record, the CSV header excluded
-	Line   int64  // 1-based line of the input where the record starts
+	Record int64  // 1-based index of the record, the CSV header excluded; 0 when unknown (the header, a record too long to read)
+	Line   int64  // 1-based line of the input where the record starts; 0 for Parquet rows
 	Field  string // the field, when the error is about one
 	Err    error  // wraps ErrMalformed, ErrValue, ErrToken, ...
 }
 
 func (e *RecordError) Error() string {
-	s := fmt.Sprintf("record %d (line %d)", e.Record, e.Line)
-	if e.Line == 0 {
+	var s string
+	switch {
+	case e.Record == 0:
+		s = fmt.Sprintf("line %d", e.Line)
+	case e.Line == 0:
 		s = fmt.Sprintf("record %d", e.Record) // Parquet rows have no lines
+	default:
+		s = fmt.Sprintf("record %d (line %d)", e.Record, e.Line)
 	}
 	if e.Field != "" {
 		s += fmt.Sprintf(", field %q", e.Field)
@@ -121,7 +126,7 @@ type recordFormat interface {
 type batch struct {
 	data    []byte
 	line    int64 // line of data[0]
-	out     bytes.Buffer
+	out     []byte
 	rej     bytes.Buffer
 	errs    []*RecordError // rejected records (Record relative to the batch)
 	records int64
@@ -190,7 +195,7 @@ func (t *Tokenizer) run(dst io.Writer, src io.Reader, opts Options, detok bool) 
 			data, line, err := rd.next(f, batchSize)
 			if len(data) > 0 {
 				b := &batch{data: data, line: line, done: make(chan struct{})}
-				b.out = *bytes.NewBuffer(getBuf(len(data) + len(data)/2 + 512))
+				b.out = getBuf(len(data) + len(data)/2 + 512)
 				select {
 				case ordered <- b:
 				case <-quit:
@@ -245,7 +250,7 @@ func (t *Tokenizer) run(dst io.Writer, src io.Reader, opts Options, detok bool) 
 			stop(b.other)
 			continue
 		}
-		if _, err := dst.Write(b.out.Bytes()); err != nil {
+		if _, err := dst.Write(b.out); err != nil {
 			stop(err)
 			continue
 		}
@@ -264,9 +269,8 @@ func (t *Tokenizer) run(dst io.Writer, src io.Reader, opts Options, detok bool) 
 		}
 		st.Records += b.records
 		putBuf(b.data)
-		putBuf(b.out.Bytes())
-		b.data = nil
-		b.out = bytes.Buffer{}
+		putBuf(b.out)
+		b.data, b.out = nil, nil
 		if opts.Progress != nil {
 			opts.Progress(Progress{BytesRead: rd.consumed(), Records: st.Records})
 		}

@@ -319,12 +319,18 @@ func TestJSONLErrors(t *testing.T) {
 
 func TestCSVByteOrderMark(t *testing.T) {
 	p, _ := ParsePolicy([]byte(`{"version":1,"fields":[{"name":"a","op":"mask","keep_last":1}]}`))
-	var out bytes.Buffer
-	if _, err := mustNew(t, p).Tokenize(&out, strings.NewReader("\ufeffa,b\nxyz,1\n"), Options{Format: FormatCSV}); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "a,b\n**z,1\n" {
-		t.Errorf("got %q", out.String())
+	for in, want := range map[string]string{
+		"\ufeffa,b\nxyz,1\n":         "\ufeffa,b\n**z,1\n",
+		"\ufeff\"a\",\"b\"\nxyz,1\n": "\ufeff\"a\",\"b\"\n**z,1\n",
+	} {
+		var out bytes.Buffer
+		if _, err := mustNew(t, p).Tokenize(&out, strings.NewReader(in), Options{Format: FormatCSV}); err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		if out.String() != want {
+			t.Errorf("%q: got %q, want %q", in, out.String(), want)
+		}
 	}
 }
 
