@@ -170,9 +170,6 @@ your config directory; decrypt and verify use it but never create it.
 	var debug bool
 	root.PersistentFlags().BoolVar(&debug, "debug", false, "log the AWS SDK's warnings, debug notes and retries on stderr")
 	root.PersistentPreRun = func(*cobra.Command, []string) { setAWSDebug(debug, a.stderr) }
-	var debug bool
-	root.PersistentFlags().BoolVar(&debug, "debug", false, "log the AWS SDK's warnings, debug notes and retries on stderr")
-	root.PersistentPreRun = func(*cobra.Command, []string) { setAWSDebug(debug, a.stderr) }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &cliError{err: err, code: exitUsage, hint: fmt.Sprintf("see '%s --help'", c.CommandPath())}
 	})
