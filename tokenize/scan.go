@@ -1,6 +1,7 @@
 package tokenize
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
@@ -369,6 +370,13 @@ func (fs *fieldStats) report() *FieldReport {
 // are found by the fields' names. Scan reads no more than it samples.
 func Scan(src io.Reader, opts ScanOptions) (*ScanReport, error) {
 	limit := positive(opts.SampleRecords, DefaultSampleRecords)
+	// A byte order mark is not part of the first field's name: a starter
+	// policy naming "\ufeffid" would not match the column.
+	br := bufio.NewReader(src)
+	if b, _ := br.Peek(3); string(b) == "\ufeff" {
+		br.Discard(3)
+	}
+	src = br
 	rep := &ScanReport{}
 	var stats []*fieldStats
 	byName := map[string]*fieldStats{}

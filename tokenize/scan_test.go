@@ -272,3 +272,30 @@ func TestScanJSONL(t *testing.T) {
 		}
 	}
 }
+
+// TestScanBOM: a byte order mark before the header is not part of the first
+// field's name, whether or not the name is quoted (a starter policy naming
+// "\ufeffcustomer_id" would not match the column).
+func TestScanBOM(t *testing.T) {
+	for _, in := range []struct {
+		format Format
+		data   string
+	}{
+		{FormatCSV, "\ufeffid,email\n1,ada@example.com\n"},
+		{FormatCSV, "\ufeff\"id\",\"email\"\r\n1,ada@example.com\r\n"},
+		{FormatJSONL, "\ufeff{\"id\":1,\"email\":\"ada@example.com\"}\n"},
+	} {
+		rep, err := Scan(strings.NewReader(in.data), ScanOptions{Format: in.format})
+		if err != nil {
+			t.Errorf("%q: %v", in.data, err)
+			continue
+		}
+		var names []string
+		for _, f := range rep.Fields {
+			names = append(names, f.Field)
+		}
+		if fmt.Sprint(names) != "[id email]" && fmt.Sprint(names) != "[email id]" {
+			t.Errorf("%q: fields %q", in.data, names)
+		}
+	}
+}
