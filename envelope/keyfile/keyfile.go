@@ -32,7 +32,7 @@
 // oaep-sha384, oaep-sha512, or pkcs1, which only decrypts.
 //
 // Files holding secret material are written with mode 0600, and Load refuses
-// them when group or others may read them. A File never prints its secret
+// them when group or others may read them or another user owns them. A File never prints its secret
 // material, whatever the fmt verb.
 package keyfile
 
@@ -526,8 +526,9 @@ func checkRSASize(field string, pub *rsa.PublicKey) error {
 
 // Load reads and validates the key file at path, as Parse does. It refuses a
 // file that holds secret material (an AES key or an RSA private key) if its
-// permissions let group or others read it (except on Windows, which has no
-// such mode bits); a public-key-only file may be world-readable.
+// permissions let group or others read it, or if another user owns it (on
+// Unix; Windows has neither check); a public-key-only file may be
+// world-readable and anyone's.
 func Load(path string) (*File, error) {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -555,8 +556,18 @@ func Load(path string) (*File, error) {
 	if perm := st.Mode().Perm(); f.HasSecret() && perm&0o077 != 0 && runtime.GOOS != "windows" {
 		return nil, fmt.Errorf("keyfile: %s holds a secret key but its mode %#o lets other users read it: run chmod 600 %s (and consider the key exposed if others could read it)", path, perm, path)
 	}
+	if uid, ok := owner(st); ok && f.HasSecret() && uid != euid() {
+		// Whoever owns the file can read it, and can replace it with a
+		// key of their own choosing, so that what mlseal encrypts next
+		// opens for them. Root is no exception: it reads only key files
+		// root owns.
+		return nil, fmt.Errorf("keyfile: %s holds a secret key but belongs to user %d, not to the user running this (%d): its owner can read it or swap in a key of their own; use a key file you own (copy it and chmod 600), or run as its owner", path, uid, euid())
+	}
 	return f, nil
 }
+
+// euid is the user Load compares a key file's owner with; tests replace it.
+var euid = os.Geteuid
 
 // WriteNew writes the key file to path with mode 0600, creating its
 // directory with mode 0700 if missing. It never replaces an existing file:

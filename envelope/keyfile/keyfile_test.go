@@ -283,6 +283,54 @@ func TestLoadPermissions(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesOtherOwner: a secret key file owned by another user than
+// the one running (root included) is refused with the reason; a public-key
+// file is not.
+func TestLoadRefusesOtherOwner(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix file owners")
+	}
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "aes.key")
+	if err := mustGenerate(GenerateOptions{}).WriteNew(secret); err != nil {
+		t.Fatal(err)
+	}
+	pubFile, err := rsaA().PublicOnly()
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := filepath.Join(dir, "rsa.pub")
+	if err := pubFile.WriteNew(public); err != nil {
+		t.Fatal(err)
+	}
+	me := os.Geteuid()
+	defer func() { euid = os.Geteuid }()
+
+	euid = func() int { return me + 1 } // the file's owner is now someone else
+	_, err = Load(secret)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("belongs to user %d, not to the user running this (%d)", me, me+1)) {
+		t.Fatalf("Load of another user's secret key file: %v", err)
+	}
+	if _, err := Load(public); err != nil {
+		t.Fatalf("Load of another user's public key file: %v", err)
+	}
+	euid = os.Geteuid
+	if _, err := Load(secret); err != nil {
+		t.Fatalf("Load of one's own key file: %v", err)
+	}
+
+	if me != 0 {
+		return
+	}
+	// As root, for real: a user's key file is refused, root's own is not.
+	if err := os.Chown(secret, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(secret); err == nil || !strings.Contains(err.Error(), "belongs to user 4242") {
+		t.Fatalf("root loading user 4242's key file: %v", err)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := Load(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
