@@ -75,29 +75,32 @@ func main() {
 	// as a signal. (Notify would also catch SIGPIPE from a network
 	// connection closed by a server, which must only fail that request.)
 	signal.Ignore(syscall.SIGPIPE)
+	var ended atomic.Int32 // the exit status of the signal that ended mlseal
 	stdout := &stdoutWriter{f: os.Stdout, epipe: func() {
+		// Set now: the command may fail and return before the signal is
+		// handled.
+		ended.CompareAndSwap(0, 128+int32(syscall.SIGPIPE))
 		select {
 		case sig <- syscall.SIGPIPE:
 		default:
 		}
 	}}
-	var ended atomic.Int32 // the exit status of the signal that ended mlseal
 	unwound := make(chan struct{})
 	go func() {
 		s := <-sig
-		code := 128 + int(s.(syscall.Signal))
-		ended.Store(int32(code))
+		ended.CompareAndSwap(0, 128+int32(s.(syscall.Signal)))
+		code := int(ended.Load())
 		cancel()
-		if inFlight.Load() != nil && s != syscall.SIGPIPE {
+		if inFlight.Load() != nil {
+			// Wait for the work to unwind (multipart uploads aborted), up
+			// to a grace period or another signal.
 			fmt.Fprintln(os.Stderr, "mlseal: interrupted: aborting the uploads in flight (interrupt again to leave at once)")
-		}
-		// Wait for the work to unwind (temporary files removed, multipart
-		// uploads aborted), up to a grace period or another signal.
-		select {
-		case <-unwound:
-			return
-		case <-sig:
-		case <-time.After(interruptGrace):
+			select {
+			case <-unwound:
+				return
+			case <-sig:
+			case <-time.After(interruptGrace):
+			}
 		}
 		// A partial output must never be left behind.
 		removeTempFiles()
