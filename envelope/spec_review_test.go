@@ -10,6 +10,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/binary"
 	"errors"
@@ -25,7 +26,7 @@ import (
 )
 
 // handMessage describes a message of suite 0x0478 (committing, unsigned,
-// version 2) to be built byte by byte from the specification, without the
+// version 2), or of 0x0178 (version 1), to be built byte by byte from the specification, without the
 // encoder, so that a test can write what Encrypt never would.
 type handMessage struct {
 	context   map[string]string // stored in the header
@@ -35,6 +36,11 @@ type handMessage struct {
 	// declaredLen, when set, replaces the content length field of a
 	// non-framed body, which then carries no content or tag.
 	declaredLen uint64
+	// v1 makes a version 1 message of suite 0x0178 (HKDF-SHA256, no key
+	// commitment) instead.
+	v1 bool
+	// iv, when set, gives each frame's IV instead of the sequence number.
+	iv func(seq uint32) []byte
 }
 
 func appendField16(b, f []byte) []byte {
@@ -73,24 +79,40 @@ func seqIV(seq uint32) []byte {
 // build writes the message, wrapping its data key with kr.
 func (hm handMessage) build(t *testing.T, kr envelope.Keyring) []byte {
 	t.Helper()
-	const suite = 0x0478
-	messageID := randomBytes(32)
+	suite, version, idLen := envelope.SuiteID(0x0478), byte(2), 32
+	if hm.v1 {
+		suite, version, idLen = 0x0178, 1, 16
+	}
+	frameIV := hm.iv
+	if frameIV == nil {
+		frameIV = seqIV
+	}
+	messageID := randomBytes(idLen)
 	em := &envelope.EncryptionMaterials{Suite: suite, Context: hm.context, DataKey: randomBytes(32)}
 	if err := kr.OnEncrypt(ctx, em); err != nil {
 		t.Fatal(err)
 	}
-	key, err := hkdf.Key(sha512.New, em.DataKey, messageID, "\x04\x78DERIVEKEY", 32)
-	if err != nil {
-		t.Fatal(err)
+	var key, commitKey []byte
+	var err error
+	if hm.v1 {
+		key, err = hkdf.Key(sha256.New, em.DataKey, nil, "\x01\x78"+string(messageID), 32)
+	} else {
+		key, err = hkdf.Key(sha512.New, em.DataKey, messageID, "\x04\x78DERIVEKEY", 32)
+		if err == nil {
+			commitKey, err = hkdf.Key(sha512.New, em.DataKey, messageID, "COMMITKEY", 32)
+		}
 	}
-	commitKey, err := hkdf.Key(sha512.New, em.DataKey, messageID, "COMMITKEY", 32)
 	if err != nil {
 		t.Fatal(err)
 	}
 	block, _ := aes.NewCipher(key)
 	aead, _ := cipher.NewGCM(block)
 
-	b := []byte{2, suite >> 8, suite & 0xFF}
+	b := []byte{version}
+	if hm.v1 {
+		b = append(b, 0x80) // message type: customer authenticated encrypted data
+	}
+	b = binary.BigEndian.AppendUint16(b, uint16(suite))
 	b = append(b, messageID...)
 	b = appendField16(b, serializeContextByHand(hm.context))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(em.EncryptedDataKeys)))
@@ -99,15 +121,24 @@ func (hm handMessage) build(t *testing.T, kr envelope.Keyring) []byte {
 		b = appendField16(b, k.ProviderInfo)
 		b = appendField16(b, k.Ciphertext)
 	}
+	contentType, frameLen := byte(2), uint32(hm.frameLen)
 	if hm.nonFramed {
-		b = append(b, 1)
-		b = binary.BigEndian.AppendUint32(b, 0)
-	} else {
-		b = append(b, 2)
-		b = binary.BigEndian.AppendUint32(b, uint32(hm.frameLen))
+		contentType, frameLen = 1, 0
 	}
-	b = append(b, commitKey...)
-	b = aead.Seal(b, make([]byte, 12), nil, b) // header tag over the body
+	b = append(b, contentType)
+	if hm.v1 {
+		b = binary.BigEndian.AppendUint32(b, 0) // reserved
+		b = append(b, 12)                       // IV length
+	}
+	b = binary.BigEndian.AppendUint32(b, frameLen)
+	if hm.v1 {
+		// Version 1 stores the header tag's IV; any unique value will do.
+		iv := randomBytes(12)
+		b = aead.Seal(append(b, iv...), iv, nil, b)
+	} else {
+		b = append(b, commitKey...)
+		b = aead.Seal(b, make([]byte, 12), nil, b) // header tag over the body
+	}
 
 	if hm.nonFramed {
 		iv := seqIV(1)
@@ -123,17 +154,17 @@ func (hm handMessage) build(t *testing.T, kr envelope.Keyring) []byte {
 	seq := uint32(1)
 	for ; len(pt) > hm.frameLen; seq++ {
 		b = binary.BigEndian.AppendUint32(b, seq)
-		b = append(b, seqIV(seq)...)
+		b = append(b, frameIV(seq)...)
 		aad := bodyAAD(messageID, "AWSKMSEncryptionClient Frame", seq, uint64(hm.frameLen))
-		b = aead.Seal(b, seqIV(seq), pt[:hm.frameLen], aad)
+		b = aead.Seal(b, frameIV(seq), pt[:hm.frameLen], aad)
 		pt = pt[hm.frameLen:]
 	}
 	b = append(b, 0xFF, 0xFF, 0xFF, 0xFF)
 	b = binary.BigEndian.AppendUint32(b, seq)
-	b = append(b, seqIV(seq)...)
+	b = append(b, frameIV(seq)...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(pt)))
 	aad := bodyAAD(messageID, "AWSKMSEncryptionClient Final Frame", seq, uint64(len(pt)))
-	return aead.Seal(b, seqIV(seq), pt, aad)
+	return aead.Seal(b, frameIV(seq), pt, aad)
 }
 
 func reviewKeyring(t *testing.T) envelope.Keyring {
@@ -340,5 +371,33 @@ func TestEncryptBytesNegativeFrameLength(t *testing.T) {
 				t.Errorf("EncryptBytes with FrameLength %d succeeded", frameLen)
 			}
 		}()
+	}
+}
+
+// TestV1FramesKeepTheirIV pins what FORMAT.md states: version 1 frames are
+// read with whatever IV they carry (SDKs wrote random IVs before data key
+// caching), under the legacy commitment policy, while a version 2 frame
+// whose IV is not its sequence number is refused.
+func TestV1FramesKeepTheirIV(t *testing.T) {
+	kr := reviewKeyring(t)
+	pt := randomBytes(100)
+	randomIVs := map[uint32][]byte{}
+	iv := func(seq uint32) []byte {
+		if randomIVs[seq] == nil {
+			randomIVs[seq] = randomBytes(12)
+		}
+		return randomIVs[seq]
+	}
+	legacy := envelope.DecryptOptions{Keyring: kr, CommitmentPolicy: envelope.RequireEncryptAllowDecrypt}
+	for _, ivs := range []func(uint32) []byte{nil, iv} {
+		v1 := handMessage{v1: true, frameLen: 32, plaintext: pt, iv: ivs}.build(t, kr)
+		got, err := envelope.DecryptBytes(ctx, v1, legacy)
+		if err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("version 1 message, random IVs %v: %v", ivs != nil, err)
+		}
+	}
+	v2 := handMessage{frameLen: 32, plaintext: pt, iv: iv}.build(t, kr)
+	if _, err := envelope.DecryptBytes(ctx, v2, legacy); !errors.Is(err, envelope.ErrAuthentication) {
+		t.Fatalf("version 2 message with random frame IVs: %v", err)
 	}
 }
