@@ -104,6 +104,11 @@ func (s Secret) Equal(t Secret) bool {
 	return subtle.ConstantTimeCompare([]byte(s.Reveal()), []byte(t.Reveal())) == 1
 }
 
+// Same reports whether s and t are copies of one Secret (one fetch of one
+// version), without comparing values: a cheap test of whether a secret
+// from a [Cache] has changed since it was last seen.
+func (s Secret) Same(t Secret) bool { return s.v == t.v }
+
 // String returns [Redacted].
 func (s Secret) String() string { return Redacted }
 

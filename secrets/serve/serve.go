@@ -21,6 +21,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/base64"
@@ -30,6 +31,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -50,15 +53,80 @@ func Handler(c *secrets.Cache, token string) (http.Handler, error) {
 		return nil, errors.New("serve: an empty token would let any local process read secrets")
 	}
 	h := &handler{c: c, token: []byte(token)}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /secretsmanager/get", h.secretsManager)
-	mux.HandleFunc("GET /systemsmanager/parameters/get", h.parameter)
-	return h.auth(mux), nil
+	sm, ssm := h.memoized(&h.smMemo, h.secretsManager), h.memoized(&h.ssmMemo, h.parameter)
+	// Two fixed paths: a switch, which allocates nothing, rather than a
+	// ServeMux.
+	return h.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var next http.HandlerFunc
+		switch r.URL.Path {
+		case "/secretsmanager/get":
+			next = sm
+		case "/systemsmanager/parameters/get":
+			next = ssm
+		default:
+			reply(w, http.StatusNotFound, "not found: the paths are /secretsmanager/get and /systemsmanager/parameters/get")
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			reply(w, http.StatusMethodNotAllowed, "method not allowed: use GET")
+			return
+		}
+		next(w, r)
+	})), nil
 }
 
 type handler struct {
 	c     *secrets.Cache
 	token []byte
+	// smMemo and ssmMemo hold the last response to each query string, by
+	// endpoint. Rendering a response costs more than the rest of the
+	// handler, and its garbage lengthens the latency tail under load.
+	smMemo, ssmMemo memo
+}
+
+// memoLimit bounds the responses memoized per endpoint; beyond it the memo
+// starts over, so that clients cannot grow it without bound.
+const memoLimit = 4096
+
+type memo struct {
+	m sync.Map // raw query string -> *rendered
+	n atomic.Int64
+}
+
+// rendered is a response body and the secret it shows.
+type rendered struct {
+	ref  secrets.Ref
+	s    secrets.Secret
+	body []byte
+}
+
+// renderFunc answers a request: the reference it read and the body to
+// send, or false when it has written an error itself.
+type renderFunc func(w http.ResponseWriter, r *http.Request) (secrets.Ref, secrets.Secret, []byte, bool)
+
+// memoized serves a query from its memo while the cache holds the same
+// secret; otherwise it renders the response and memoizes it.
+func (h *handler) memoized(m *memo, render renderFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if v, ok := m.m.Load(r.URL.RawQuery); ok {
+			rd := v.(*rendered)
+			if s, err := h.c.Get(r.Context(), rd.ref); err == nil && s.Same(rd.s) {
+				writeBody(w, rd.body)
+				return
+			}
+		}
+		ref, s, body, ok := render(w, r)
+		if !ok {
+			return
+		}
+		if m.n.Add(1) > memoLimit {
+			m.m.Clear()
+			m.n.Store(1)
+		}
+		m.m.Store(r.URL.RawQuery, &rendered{ref: ref, s: s, body: body})
+		writeBody(w, body)
+	}
 }
 
 func (h *handler) auth(next http.Handler) http.Handler {
@@ -68,7 +136,7 @@ func (h *handler) auth(next http.Handler) http.Handler {
 			reply(w, http.StatusUnauthorized, "missing or wrong "+TokenHeader)
 			return
 		}
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = noStore
 		next.ServeHTTP(w, r)
 	})
 }
@@ -143,34 +211,39 @@ type secretValue struct {
 	ResultMetadata struct{}
 }
 
-func (h *handler) secretsManager(w http.ResponseWriter, r *http.Request) {
+func (h *handler) secretsManager(w http.ResponseWriter, r *http.Request) (secrets.Ref, secrets.Secret, []byte, bool) {
 	q, ok := query(w, r)
 	if !ok {
-		return
+		return secrets.Ref{}, secrets.Secret{}, nil, false
 	}
 	id, stage, version := q.Get("secretId"), q.Get("versionStage"), q.Get("versionId")
 	if id == "" {
 		reply(w, http.StatusBadRequest, "secretId is required")
-		return
+		return secrets.Ref{}, secrets.Secret{}, nil, false
 	}
 	if strings.ContainsAny(id+stage+version, "?#&") {
 		reply(w, http.StatusBadRequest, "secretId, versionStage and versionId cannot contain ?, # or &")
-		return
+		return secrets.Ref{}, secrets.Secret{}, nil, false
 	}
 	ref := "secretsmanager://" + id
 	switch {
 	case stage != "" && version != "":
 		reply(w, http.StatusBadRequest, "give versionStage or versionId, not both")
-		return
+		return secrets.Ref{}, secrets.Secret{}, nil, false
 	case stage != "":
 		ref += "?stage=" + stage
 	case version != "":
 		ref += "?version-id=" + version
 	}
-	s, err := h.c.GetString(r.Context(), ref)
+	rf, err := secrets.ParseRef(ref)
 	if err != nil {
 		fail(w, err)
-		return
+		return secrets.Ref{}, secrets.Secret{}, nil, false
+	}
+	s, err := h.c.Get(r.Context(), rf)
+	if err != nil {
+		fail(w, err)
+		return secrets.Ref{}, secrets.Secret{}, nil, false
 	}
 	m := s.Metadata()
 	out := secretValue{ARN: m.ARN, Name: m.Name, VersionId: m.VersionID, VersionStages: m.VersionStages, CreatedDate: epoch(m.Created)}
@@ -180,7 +253,7 @@ func (h *handler) secretsManager(w http.ResponseWriter, r *http.Request) {
 		v := s.Reveal()
 		out.SecretString = &v
 	}
-	writeJSON(w, &out)
+	return rf, s, marshal(&out), true
 }
 
 type parameter struct {
@@ -194,19 +267,19 @@ type parameter struct {
 	LastModifiedDate any
 }
 
-func (h *handler) parameter(w http.ResponseWriter, r *http.Request) {
+func (h *handler) parameter(w http.ResponseWriter, r *http.Request) (secrets.Ref, secrets.Secret, []byte, bool) {
 	q, ok := query(w, r)
 	if !ok {
-		return
+		return secrets.Ref{}, secrets.Secret{}, nil, false
 	}
 	name, version, label := q.Get("name"), q.Get("version"), q.Get("label")
 	if name == "" {
 		reply(w, http.StatusBadRequest, "name is required")
-		return
+		return secrets.Ref{}, secrets.Secret{}, nil, false
 	}
 	if strings.ContainsAny(name+version+label, "?#&") {
 		reply(w, http.StatusBadRequest, "name, version and label cannot contain ?, # or &")
-		return
+		return secrets.Ref{}, secrets.Secret{}, nil, false
 	}
 	// A selector in the name, as GetParameter takes it: name:3, name:label.
 	if i := strings.LastIndexByte(name, ':'); i >= 0 && !strings.HasPrefix(name, "arn:") {
@@ -223,7 +296,7 @@ func (h *handler) parameter(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case version != "" && label != "":
 		reply(w, http.StatusBadRequest, "give version or label, not both")
-		return
+		return secrets.Ref{}, secrets.Secret{}, nil, false
 	case version != "":
 		ref += "?version=" + version
 		sep = "&"
@@ -237,10 +310,15 @@ func (h *handler) parameter(w http.ResponseWriter, r *http.Request) {
 	if q.Get("withDecryption") != "true" {
 		ref += sep + "decrypt=false"
 	}
-	s, err := h.c.GetString(r.Context(), ref)
+	rf, err := secrets.ParseRef(ref)
 	if err != nil {
 		fail(w, err)
-		return
+		return secrets.Ref{}, secrets.Secret{}, nil, false
+	}
+	s, err := h.c.Get(r.Context(), rf)
+	if err != nil {
+		fail(w, err)
+		return secrets.Ref{}, secrets.Secret{}, nil, false
 	}
 	m := s.Metadata()
 	v, _ := strconv.ParseInt(m.VersionID, 10, 64)
@@ -251,15 +329,29 @@ func (h *handler) parameter(w http.ResponseWriter, r *http.Request) {
 	case label != "":
 		p.Selector = ":" + label
 	}
-	writeJSON(w, &struct {
+	return rf, s, marshal(&struct {
 		Parameter      *parameter
 		ResultMetadata struct{}
-	}{Parameter: &p})
+	}{Parameter: &p}), true
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
+// marshal renders a response as the extension does: JSON without HTML
+// escaping, and a final newline.
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+	enc.Encode(v) // cannot fail: the types hold strings, numbers and slices
+	return b.Bytes()
 }
+
+func writeBody(w http.ResponseWriter, body []byte) {
+	w.Header()["Content-Type"] = jsonType
+	w.Write(body)
+}
+
+// Shared header values: net/http only reads them.
+var (
+	jsonType = []string{"application/json"}
+	noStore  = []string{"no-store"}
+)

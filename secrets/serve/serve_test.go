@@ -188,3 +188,28 @@ func TestErrorBodies(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoFollowsCache: a memoized response is not served once the cache
+// holds a new version.
+func TestMemoFollowsCache(t *testing.T) {
+	sm := awssecrets.NewSecretsManager(t)
+	sm.Put("db", "one")
+	c := secrets.NewCache(secrets.NewProviders(secrets.AWSOptions{SecretsManagerEndpoint: sm.URL}), secrets.CacheOptions{})
+	defer c.Close()
+	h, err := serve.Handler(c, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	e := &env{url: srv.URL}
+	for _, want := range []string{"one", "one", "two"} {
+		if want == "two" {
+			sm.Put("db", "two")
+			c.Invalidate(secrets.MustParseRef("secretsmanager://db"))
+		}
+		if code, body := e.get(t, "/secretsmanager/get?secretId=db", token); code != 200 || !strings.Contains(string(body), `"SecretString":"`+want+`"`) {
+			t.Errorf("%d %s, want %s", code, body, want)
+		}
+	}
+}
