@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +21,8 @@ import (
 // credentials and a region from the environment and no shared AWS files.
 type kmsEnv struct {
 	*env
-	srv *kmstest.Server
+	srv   *kmstest.Server
+	extra []string // more environment variables, overriding the others
 }
 
 func newKMSEnv(t *testing.T) *kmsEnv {
@@ -38,6 +41,7 @@ func (e *kmsEnv) run(stdin []byte, args ...string) result {
 		"AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
 		"AWS_REGION=us-east-1", "AWS_CONFIG_FILE="+filepath.Join(home, "none"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "none"),
 		"AWS_EC2_METADATA_DISABLED=true", "AWS_ENDPOINT_URL=", "AWS_ENDPOINT_URL_KMS=")
+	cmd.Env = append(cmd.Env, e.extra...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	return runCmd(e.t, cmd, args)
 }
@@ -404,4 +408,52 @@ func TestKMSDiscoveryRegions(t *testing.T) {
 		t.Fatalf("strict: requests %+v", reqs)
 	}
 	e.fail(exitUsage, nil, "decrypt", "--discovery-region", "", "west.mlseal")
+}
+
+// TestKMSNoCredentials checks that a user with no AWS credentials anywhere
+// gets one line that says what to do, and none of the SDK's log lines
+// (such as its IMDSv1 warning) unless --debug asks for them. The instance
+// metadata endpoint is a loopback server that knows no token and no role.
+func TestKMSNoCredentials(t *testing.T) {
+	e := newKMSEnv(t)
+	arn := e.srv.CreateKey("us-east-1")
+	imds := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(imds.Close)
+	e.extra = []string{"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_EC2_METADATA_DISABLED=false",
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + imds.URL, "AWS_WEB_IDENTITY_TOKEN_FILE=", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI="}
+	e.write("data.bin", []byte("x"))
+	r := e.fail(exitError, nil, "encrypt", "-k", "kms:"+arn, "-o", "out.enc", "data.bin")
+	const want = "no AWS credentials found: set AWS_PROFILE, run `aws sso login`, or set AWS_ACCESS_KEY_ID"
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], want) || strings.Contains(r.stderr, "IMDS") {
+		t.Errorf("no credentials: want one line saying %q:\n%s", want, r.stderr)
+	}
+	r = e.fail(exitError, nil, "encrypt", "--debug", "-k", "kms:"+arn, "-o", "out.enc", "data.bin")
+	if !strings.Contains(r.stderr, "WARN falling back to IMDSv1") {
+		t.Errorf("--debug does not show the SDK's log:\n%s", r.stderr)
+	}
+	if e.exists("out.enc") || e.srv.Calls("") != 0 {
+		t.Fatalf("output left behind, or %d unsigned KMS calls", e.srv.Calls(""))
+	}
+}
+
+// TestKMSNoRegion checks the message for a key named without its region,
+// and for discovery, when no region is configured.
+func TestKMSNoRegion(t *testing.T) {
+	e := newKMSEnv(t)
+	arn := e.srv.CreateKey("us-east-1")
+	e.write("data.bin", []byte("x"))
+	e.ok(nil, "encrypt", "-k", "kms:"+arn, "-o", "m.enc", "data.bin")
+	e.extra = []string{"AWS_REGION=", "AWS_DEFAULT_REGION="}
+	id := arn[strings.LastIndex(arn, "/")+1:]
+	for _, args := range [][]string{
+		{"encrypt", "-k", "kms:" + id, "-o", "out.enc", "data.bin"},
+		{"decrypt", "--discovery", "-o", "out.bin", "m.enc"},
+	} {
+		r := e.fail(exitError, nil, args...)
+		if !strings.Contains(r.stderr, "no AWS region is configured: set AWS_REGION") {
+			t.Errorf("mlseal %s:\n%s", strings.Join(args, " "), r.stderr)
+		}
+	}
 }
