@@ -104,7 +104,7 @@ func BenchmarkValue(b *testing.B) {
 			for b.Loop() {
 				var err error
 				if o.f.Op == OpDeterministic {
-					_, err = o.deterministic(c.value, o.ad) // past the token cache
+					_, err = o.deterministic(c.value, o.siv) // past the token cache
 				} else {
 					_, err = o.tokenize(c.value, "C-1")
 				}

@@ -13,7 +13,6 @@ import (
 	"github.com/tink-crypto/tink-go/v2/daead"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/prf"
-	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/mlseal/mlseal/envelope"
 )
@@ -39,7 +38,7 @@ const (
 type Keyset struct {
 	dHandle *keyset.Handle
 	pHandle *keyset.Handle
-	daead   tink.DeterministicAEAD
+	siv     *sivKeys
 	prfs    *prf.Set
 }
 
@@ -76,7 +75,7 @@ func NewKeyset() (*Keyset, error) {
 }
 
 func fromHandles(d, p *keyset.Handle) (*Keyset, error) {
-	a, err := daead.New(d)
+	a, err := newSIVKeys(d)
 	if err != nil {
 		return nil, fmt.Errorf("tokenize: deterministic keyset: %w", err)
 	}
@@ -84,7 +83,7 @@ func fromHandles(d, p *keyset.Handle) (*Keyset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenize: PRF keyset: %w", err)
 	}
-	return &Keyset{dHandle: d, pHandle: p, daead: a, prfs: s}, nil
+	return &Keyset{dHandle: d, pHandle: p, siv: a, prfs: s}, nil
 }
 
 // Rotate returns a copy of k with a new AES-SIV key and a new PRF key as

@@ -36,8 +36,8 @@ var (
 type fieldOp struct {
 	f        *Field
 	domain   string
-	ad       []byte // deterministic: associated data (the domain)
-	pass     bool   // on_invalid: pass
+	siv      *sivDomain // deterministic: AES-SIV keys with the domain as associated data
+	pass     bool       // on_invalid: pass
 	prfKeyID uint32
 	pinned   bool // the PRF key was named by the policy
 
@@ -63,6 +63,7 @@ type fieldOp struct {
 	// scan
 	detectors []*detector
 	spanOp    string
+	spanKeys  map[string]*sivDomain // by span type
 
 	cache     *tokenCache // deterministic tokens of recent values
 	ambiguous bool        // fpe: several PRF keys and none pinned
@@ -70,7 +71,6 @@ type fieldOp struct {
 
 func compileField(ks *Keyset, p *Policy, f *Field) (*fieldOp, error) {
 	o := &fieldOp{f: f, domain: f.domain(), pass: f.OnInvalid == "pass", ks: ks}
-	o.ad = []byte(o.domain)
 	switch {
 	case f.PRFKeyID != 0:
 		o.prfKeyID, o.pinned = f.PRFKeyID, true
@@ -99,6 +99,7 @@ func compileField(ks *Keyset, p *Policy, f *Field) (*fieldOp, error) {
 	switch f.Op {
 	case OpDeterministic:
 		o.cache = newTokenCache()
+		o.siv = ks.siv.domain([]byte(o.domain))
 	case OpFPE:
 		a, err := parseAlphabet(f.Alphabet)
 		if err != nil {
@@ -159,6 +160,10 @@ func compileField(ks *Keyset, p *Policy, f *Field) (*fieldOp, error) {
 			o.spanOp = OpDeterministic
 		}
 		o.detectors = textDetectors(f.Detectors)
+		o.spanKeys = map[string]*sivDomain{}
+		for _, typ := range textDetectorNames() {
+			o.spanKeys[typ] = ks.siv.domain([]byte(o.domain + "\x00" + typ))
+		}
 		if o.spanOp == OpHash {
 			o.length = DefaultHashLength
 			if err := newHMAC("hash"); err != nil {
@@ -178,7 +183,7 @@ func (o *fieldOp) tokenize(v, entity string) (string, error) {
 	case OpDeterministic:
 		var ok bool
 		if out, ok = o.cache.get(v); !ok {
-			out, err = o.deterministic(v, o.ad)
+			out, err = o.deterministic(v, o.siv)
 			if err == nil {
 				o.cache.put(v, out)
 			}
@@ -208,7 +213,7 @@ func (o *fieldOp) tokenize(v, entity string) (string, error) {
 func (o *fieldOp) detokenize(v string) (string, error) {
 	switch o.f.Op {
 	case OpDeterministic:
-		return o.undeterministic(v, o.ad)
+		return o.undeterministic(v, o.siv)
 	case OpFPE:
 		if o.ambiguous {
 			return "", fmt.Errorf("%w: the keyset holds %d PRF keys and FF1 tokens do not say which made them; set prf_key_id in the policy", ErrKeyVersion, len(o.ks.prfs.PRFs))
@@ -224,22 +229,18 @@ func (o *fieldOp) detokenize(v string) (string, error) {
 	return v, nil
 }
 
-// deterministic returns base64url(AES-SIV(v, ad)) with tink's 5-byte key
-// prefix at the front of the ciphertext.
-func (o *fieldOp) deterministic(v string, ad []byte) (string, error) {
-	ct, err := o.ks.daead.EncryptDeterministically([]byte(v), ad)
-	if err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(ct), nil
+// deterministic returns base64url(AES-SIV(v)) under the keys of d, with
+// tink's 5-byte key prefix at the front of the ciphertext.
+func (o *fieldOp) deterministic(v string, d *sivDomain) (string, error) {
+	return base64.RawURLEncoding.EncodeToString(d.seal(nil, []byte(v))), nil
 }
 
-func (o *fieldOp) undeterministic(tok string, ad []byte) (string, error) {
+func (o *fieldOp) undeterministic(tok string, d *sivDomain) (string, error) {
 	ct, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil || len(ct) < 5+16 {
 		return "", fmt.Errorf("%w: not base64url of a tink AES-SIV ciphertext", ErrToken)
 	}
-	pt, err := o.ks.daead.DecryptDeterministically(ct, ad)
+	pt, err := d.open(ct)
 	if err != nil {
 		id := binary.BigEndian.Uint32(ct[1:5])
 		if ct[0] == 1 && !contains32(keyIDs(o.ks.Info().Deterministic), id) {

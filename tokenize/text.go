@@ -6,10 +6,10 @@ import (
 	"strings"
 )
 
-// spanAD is the associated data of a deterministic token of a span of type
-// typ found in free text: domain || 0x00 || typ.
-func (o *fieldOp) spanAD(typ string) []byte {
-	return []byte(o.domain + "\x00" + typ)
+// spanSIV returns the AES-SIV keys for a span of type typ found in free
+// text, whose associated data is domain || 0x00 || typ.
+func (o *fieldOp) spanSIV(typ string) *sivDomain {
+	return o.spanKeys[typ]
 }
 
 // scanText replaces the PII spans of free text: "<TYPE:token>" for
@@ -31,7 +31,7 @@ func (o *fieldOp) scanText(v string) (string, error) {
 		if !s.d.credential {
 			switch o.spanOp {
 			case OpDeterministic:
-				tok, err := o.deterministic(v[s.start:s.end], o.spanAD(s.d.typ))
+				tok, err := o.deterministic(v[s.start:s.end], o.spanSIV(s.d.typ))
 				if err != nil {
 					return "", err
 				}
@@ -59,7 +59,11 @@ func (o *fieldOp) unscanText(v string) (string, error) {
 	var firstErr error
 	out := spanTokenRE.ReplaceAllStringFunc(v, func(m string) string {
 		sub := spanTokenRE.FindStringSubmatch(m)
-		pt, err := o.undeterministic(sub[2], o.spanAD(sub[1]))
+		d := o.spanSIV(sub[1])
+		if d == nil {
+			return m
+		}
+		pt, err := o.undeterministic(sub[2], d)
 		if err != nil {
 			if !errors.Is(err, ErrToken) && firstErr == nil {
 				firstErr = err

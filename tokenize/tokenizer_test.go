@@ -374,7 +374,7 @@ func TestTokenCache(t *testing.T) {
 	want := make([]string, n)
 	for i := range n {
 		o := cached.byName["email"]
-		tok, err := o.deterministic(fmt.Sprint("v", i), o.ad)
+		tok, err := o.deterministic(fmt.Sprint("v", i), o.siv)
 		if err != nil {
 			t.Fatal(err)
 		}
