@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -19,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/mlseal/mlseal/secrets"
 )
@@ -47,10 +49,22 @@ const refHelp = `References:
 AWS settings come from the standard chain (AWS_REGION, AWS_PROFILE, ...);
 endpoints from --secretsmanager-endpoint / --ssm-endpoint, or
 AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_SSM and AWS_ENDPOINT_URL.
+--timeout bounds the calls to AWS as a whole, the SDK's retries included.
 `
 
+// DefaultSecretsTimeout bounds a secrets command's calls to AWS when
+// --timeout is not given: long enough for the SDK's retries of a throttled
+// call, short enough that an endpoint that never answers is reported.
+const defaultSecretsTimeout = 30 * time.Second
+
+// secretsOptions are the flags common to the secrets commands.
+type secretsOptions struct {
+	aws     secrets.AWSOptions
+	timeout time.Duration
+}
+
 func (a *app) secretsCmd() *cobra.Command {
-	opts := &secrets.AWSOptions{}
+	opts := &secretsOptions{}
 	cmd := &cobra.Command{
 		Use:   "secrets",
 		Short: "Fetch secrets by reference and hand them to jobs",
@@ -68,10 +82,11 @@ and files by reference, and hand them to jobs without printing them.
 		},
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&opts.Region, "region", "", "AWS `REGION` (default: from the AWS configuration)")
-	pf.StringVar(&opts.SecretsManagerEndpoint, "secretsmanager-endpoint", "", "Secrets Manager endpoint `URL` (a VPC interface endpoint)")
-	pf.StringVar(&opts.SSMEndpoint, "ssm-endpoint", "", "SSM endpoint `URL` (a VPC interface endpoint)")
-	pf.DurationVar(&opts.Timeout, "timeout", 0, "bound on each AWS HTTP request (default: the SDK's)")
+	pf.StringVar(&opts.aws.Region, "region", "", "AWS `REGION` (default: from the AWS configuration)")
+	pf.StringVar(&opts.aws.SecretsManagerEndpoint, "secretsmanager-endpoint", "", "Secrets Manager endpoint `URL` (a VPC interface endpoint)")
+	pf.StringVar(&opts.aws.SSMEndpoint, "ssm-endpoint", "", "SSM endpoint `URL` (a VPC interface endpoint)")
+	pf.DurationVar(&opts.timeout, "timeout", defaultSecretsTimeout,
+		"bound on fetching from AWS as a whole, retries included (`DURATION`; serve: on each fetch)")
 	cmd.AddCommand(a.secretsGetCmd(opts), a.secretsExecCmd(opts), a.secretsServeCmd(opts))
 	return cmd
 }
@@ -79,13 +94,24 @@ and files by reference, and hand them to jobs without printing them.
 // secretHint suggests what to check for an error of fetching a secret.
 func secretHint(err error) string {
 	var re *secrets.RefError
+	var se *secrets.Error
+	scheme := ""
+	if errors.As(err, &se) {
+		scheme = se.Ref.Scheme()
+	}
 	switch {
 	case errors.As(err, &re):
 		return "see 'mlseal secrets --help' for the reference syntax"
+	case scheme == secrets.SchemeEnv && errors.Is(err, secrets.ErrNotFound):
+		return fmt.Sprintf("set %s in mlseal's environment", se.Ref.Name())
+	case scheme == secrets.SchemeFile && (errors.Is(err, secrets.ErrNotFound) || errors.Is(err, secrets.ErrAccessDenied)):
+		return "check the path and that mlseal may read the file (a relative path starts from the working directory)"
 	case errors.Is(err, secrets.ErrNotFound):
 		return "check the name, the version or stage, and the region (--region, AWS_REGION)"
+	case scheme == secrets.SchemeSSM && errors.Is(err, secrets.ErrAccessDenied):
+		return "the caller needs ssm:GetParameter on the parameter (and kms:Decrypt on its key for a SecureString); see 'mlseal secrets --help'"
 	case errors.Is(err, secrets.ErrAccessDenied):
-		return "the caller needs secretsmanager:GetSecretValue or ssm:GetParameter(s) on it (and kms:Decrypt on its key)"
+		return "the caller needs secretsmanager:GetSecretValue on the secret (and kms:Decrypt on a customer managed key); see 'mlseal secrets --help'"
 	case errors.Is(err, secrets.ErrDecryption):
 		return "the caller needs kms:Decrypt on the secret's KMS key, and the key must be enabled"
 	case errors.Is(err, secrets.ErrThrottled):
@@ -93,14 +119,14 @@ func secretHint(err error) string {
 	case errors.Is(err, secrets.ErrKey):
 		return "the #KEY selects a member of a JSON value; check the key's path"
 	case errors.Is(err, context.DeadlineExceeded):
-		return "the call timed out; check the network path to the endpoint"
+		return "AWS did not answer within --timeout; check the network path to the endpoint"
 	}
 	return ""
 }
 
 // --- get ---
 
-func (a *app) secretsGetCmd(opts *secrets.AWSOptions) *cobra.Command {
+func (a *app) secretsGetCmd(opts *secretsOptions) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "get [--json] REF",
@@ -113,6 +139,9 @@ characters are refused: redirect them to a file or a pipe.
 --json prints {"ref", "value", "name", "arn", "versionId", "versionStages",
 "created"}; a binary value is in "valueBase64" instead.
 
+IAM: secretsmanager:GetSecretValue on the secret, or ssm:GetParameter on the
+parameter, and kms:Decrypt on a customer managed key that encrypts it.
+
 ` + refHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
@@ -123,16 +152,18 @@ characters are refused: redirect them to a file or a pipe.
 	return cmd
 }
 
-func (a *app) secretsGet(ctx context.Context, opts *secrets.AWSOptions, arg string, asJSON bool) error {
+func (a *app) secretsGet(ctx context.Context, opts *secretsOptions, arg string, asJSON bool) error {
 	ref, err := secrets.ParseRef(arg)
 	if err != nil {
 		return &cliError{err: err, code: exitUsage, hint: secretHint(err)}
 	}
-	s, err := secrets.NewProviders(*opts).Get(ctx, ref)
+	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
+	defer cancel()
+	s, err := secrets.NewProviders(opts.aws).Get(ctx, ref)
 	if err != nil {
 		return withHint(err, secretHint(err))
 	}
-	term := isTerminal(a.stdout)
+	term := writesToTerminal(a.stdout)
 	if asJSON {
 		m := s.Metadata()
 		out := struct {
@@ -172,6 +203,13 @@ func (a *app) secretsGet(ctx context.Context, opts *secrets.AWSOptions, arg stri
 	return err
 }
 
+// writesToTerminal reports whether w is a terminal: a character device
+// such as /dev/null is not one.
+func writesToTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 // hasControl reports whether v has bytes that a terminal would interpret
 // (escape sequences) or that are not text.
 func hasControl(v string) bool {
@@ -203,7 +241,7 @@ type binding struct {
 	origin string // where it was given, for errors
 }
 
-func (a *app) secretsExecCmd(opts *secrets.AWSOptions) *cobra.Command {
+func (a *app) secretsExecCmd(opts *secretsOptions) *cobra.Command {
 	var f execFlags
 	cmd := &cobra.Command{
 		Use:   "exec [--env NAME=REF]... [--env-file FILE] [--file NAME=REF]... [--pristine] -- CMD [ARGS...]",
@@ -216,9 +254,15 @@ when CMD ends. --env-file FILE reads NAME=REF lines (blank lines and lines
 starting with # are skipped). CMD inherits mlseal's environment, unless
 --pristine, when it gets the secrets only.
 
-All secrets are fetched before CMD starts (in batches where AWS allows);
-if any is missing, CMD does not start and every failing reference is named.
-Values are never printed, logged or put on a command line.
+All secrets are fetched before CMD starts, within --timeout; if any is
+missing, CMD does not start and every failing reference is named. Values
+are never printed, logged or put on a command line.
+
+IAM: secretsmanager:GetSecretValue on each secret and ssm:GetParameter on
+each parameter (kms:Decrypt on customer managed keys) are enough. With
+secretsmanager:BatchGetSecretValue (resource "*") and ssm:GetParameters as
+well, several secrets are read in one call (up to 20 secrets, 10
+parameters); when AWS denies those actions, mlseal reads them one by one.
 
 Signals that mlseal receives (INT, TERM, HUP, QUIT, USR1, USR2, WINCH) are
 passed on to CMD; a Ctrl-C on a terminal reaches both, so CMD may see it
@@ -303,7 +347,7 @@ func readEnvFile(path string) ([]binding, error) {
 	return bs, sc.Err()
 }
 
-func (a *app) secretsExec(ctx context.Context, opts *secrets.AWSOptions, f *execFlags, args []string) error {
+func (a *app) secretsExec(ctx context.Context, opts *secretsOptions, f *execFlags, args []string) error {
 	hint := "see 'mlseal secrets exec --help'"
 	if len(args) == 0 {
 		return execError(errors.New("no command given: mlseal secrets exec [--env NAME=REF]... -- CMD [ARGS...]"), hint)
@@ -339,17 +383,19 @@ func (a *app) secretsExec(ctx context.Context, opts *secrets.AWSOptions, f *exec
 	}
 
 	// Resolve every secret before anything starts.
-	cache := secrets.NewCache(secrets.NewProviders(*opts), secrets.CacheOptions{})
+	cache := secrets.NewCache(secrets.NewProviders(opts.aws), secrets.CacheOptions{FetchTimeout: opts.timeout})
 	defer cache.Close()
 	refs := make([]secrets.Ref, len(bs))
 	for i, b := range bs {
 		refs[i] = b.ref
 	}
-	_ = cache.Prefetch(ctx, refs...) // the errors come again from Get, per variable
+	fetchCtx, cancel := context.WithTimeout(ctx, opts.timeout)
+	defer cancel()
+	_ = cache.Prefetch(fetchCtx, refs...) // the errors come again from Get, per variable
 	values := make([]secrets.Secret, len(bs))
 	var errs []error
 	for i, b := range bs {
-		s, err := cache.Get(ctx, b.ref)
+		s, err := cache.Get(fetchCtx, b.ref)
 		if err == nil && !b.file && strings.IndexByte(s.Reveal(), 0) >= 0 {
 			err = &secrets.Error{Ref: b.ref, Kind: secrets.ErrInvalid, Err: errors.New("the value has a NUL byte, which an environment variable cannot hold (use --file)")}
 		}
@@ -369,8 +415,10 @@ func (a *app) secretsExec(ctx context.Context, opts *secrets.AWSOptions, f *exec
 
 	path, err := exec.LookPath(args[0])
 	if err != nil {
+		// A name with a slash is not searched for: LookPath reports the
+		// missing file as such, not as exec.ErrNotFound.
 		code := exitExecNotFound
-		if !errors.Is(err, exec.ErrNotFound) {
+		if !errors.Is(err, exec.ErrNotFound) && !errors.Is(err, fs.ErrNotExist) {
 			code = exitExecNotExec
 		}
 		return &cliError{err: err, code: code}

@@ -23,9 +23,10 @@ type serveFlags struct {
 	allowRemote bool
 	ttl         time.Duration
 	maxEntries  int
+	maxConns    int
 }
 
-func (a *app) secretsServeCmd(opts *secrets.AWSOptions) *cobra.Command {
+func (a *app) secretsServeCmd(opts *secretsOptions) *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:2773] [--token-file FILE]",
@@ -41,7 +42,22 @@ Requests must carry the token in the X-Aws-Parameters-Secrets-Token header;
 others are refused with 401. The token is AWS_SESSION_TOKEN, as the
 extension's clients expect, or the contents of --token-file. The endpoint
 is plain HTTP, so it listens on loopback addresses only, unless
---allow-remote.`,
+--allow-remote.
+
+As with the extension, a parameter requested without withDecryption=true
+is read with WithDecryption false: a SecureString comes back encrypted.
+Each fetch from AWS is bounded by --timeout, retries included. Connections
+idle for 30 s are closed; at --max-conns, the one idle the longest makes
+room for a new one.
+
+IAM: secretsmanager:GetSecretValue on the secrets and ssm:GetParameter on
+the parameters that jobs ask for (kms:Decrypt on customer managed keys);
+serve makes single-item calls only.
+
+Examples:
+  AWS_SESSION_TOKEN=$(openssl rand -hex 16) mlseal secrets serve &
+  curl -H "X-Aws-Parameters-Secrets-Token: $AWS_SESSION_TOKEN" \
+    'http://127.0.0.1:2773/secretsmanager/get?secretId=prod%2Fdb'`,
 		Args: cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
 			return a.secretsServe(cmd.Context(), opts, &f)
@@ -53,10 +69,11 @@ is plain HTTP, so it listens on loopback addresses only, unless
 	fl.BoolVar(&f.allowRemote, "allow-remote", false, "allow a non-loopback listen address (secrets then cross the network in plain HTTP)")
 	fl.DurationVar(&f.ttl, "ttl", secrets.DefaultTTL, "how long a secret is cached")
 	fl.IntVar(&f.maxEntries, "max-entries", secrets.DefaultMaxEntries, "how many secrets are cached at most")
+	fl.IntVar(&f.maxConns, "max-conns", serve.DefaultMaxConns, "how many connections are held open at most")
 	return cmd
 }
 
-func (a *app) secretsServe(ctx context.Context, opts *secrets.AWSOptions, f *serveFlags) error {
+func (a *app) secretsServe(ctx context.Context, opts *secretsOptions, f *serveFlags) error {
 	token, source := os.Getenv("AWS_SESSION_TOKEN"), "AWS_SESSION_TOKEN"
 	if f.tokenFile != "" {
 		b, err := os.ReadFile(f.tokenFile)
@@ -77,7 +94,7 @@ func (a *app) secretsServe(ctx context.Context, opts *secrets.AWSOptions, f *ser
 		return &cliError{err: fmt.Errorf("--listen %s is not a loopback address: the endpoint is plain HTTP", f.listen),
 			code: exitUsage, hint: "listen on 127.0.0.1, or add --allow-remote to serve other machines in the clear"}
 	}
-	cache := secrets.NewCache(secrets.NewProviders(*opts), secrets.CacheOptions{TTL: f.ttl, MaxEntries: f.maxEntries})
+	cache := secrets.NewCache(secrets.NewProviders(opts.aws), secrets.CacheOptions{TTL: f.ttl, MaxEntries: f.maxEntries, FetchTimeout: opts.timeout})
 	defer cache.Close()
 	h, err := serve.Handler(cache, token)
 	if err != nil {
@@ -87,7 +104,7 @@ func (a *app) secretsServe(ctx context.Context, opts *secrets.AWSOptions, f *ser
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	srv := serve.NewServer(h, serve.ServerOptions{MaxConns: f.maxConns, WriteTimeout: opts.timeout + 10*time.Second})
 	a.logf("serving secrets on http://%s (token from %s)", ln.Addr(), source)
 	go func() {
 		<-ctx.Done()

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mlseal/mlseal/internal/testserver/awssecrets"
 )
@@ -301,10 +302,16 @@ func TestHasControl(t *testing.T) {
 	}
 }
 
-func TestSecretsServe(t *testing.T) {
-	s := newSecretsEnv(t, "AWS_SESSION_TOKEN=tok-123")
-	s.sm.Put("db", "served")
-	cmd := s.command("secrets", "serve", "--listen", "127.0.0.1:0")
+// serveToken is the token of the servers that startServe starts.
+const serveToken = "tok-123"
+
+// startServe starts `mlseal secrets serve` on a free loopback port with
+// extra flags, and returns its address; it is killed at the end of the
+// test.
+func (s *secretsEnv) startServe(t *testing.T, flags ...string) (addr string, pid int) {
+	t.Helper()
+	cmd := s.command(append([]string{"secrets", "serve", "--listen", "127.0.0.1:0"}, flags...)...)
+	cmd.Env = append(cmd.Env, "AWS_SESSION_TOKEN="+serveToken)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -312,8 +319,7 @@ func TestSecretsServe(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
-	defer cmd.Process.Kill()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	line, err := bufio.NewReader(stderr).ReadString('\n')
 	if err != nil {
 		t.Fatal(err)
@@ -323,23 +329,33 @@ func TestSecretsServe(t *testing.T) {
 	if !ok {
 		t.Fatalf("startup line %q", line)
 	}
-	get := func(tok string) (int, string) {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/secretsmanager/get?secretId=db", nil)
-		if tok != "" {
-			req.Header.Set("X-Aws-Parameters-Secrets-Token", tok)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+	return addr, cmd.Process.Pid
+}
+
+// serveGet makes one request to a serve endpoint.
+func serveGet(t *testing.T, addr, path, tok string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+	if tok != "" {
+		req.Header.Set("X-Aws-Parameters-Secrets-Token", tok)
 	}
-	if code, body := get("tok-123"); code != 200 || !strings.Contains(body, `"SecretString":"served"`) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestSecretsServe(t *testing.T) {
+	s := newSecretsEnv(t, "AWS_SESSION_TOKEN="+serveToken)
+	s.sm.Put("db", "served")
+	addr, _ := s.startServe(t)
+	if code, body := serveGet(t, addr, "/secretsmanager/get?secretId=db", serveToken); code != 200 || !strings.Contains(body, `"SecretString":"served"`) {
 		t.Errorf("%d %s", code, body)
 	}
-	if code, body := get("wrong"); code != 401 || strings.Contains(body, "served") {
+	if code, body := serveGet(t, addr, "/secretsmanager/get?secretId=db", "wrong"); code != 401 || strings.Contains(body, "served") {
 		t.Errorf("wrong token: %d %s", code, body)
 	}
 
@@ -351,4 +367,110 @@ func TestSecretsServe(t *testing.T) {
 	s.expect(2, "secrets", "serve", "--listen", "0.0.0.0:0")
 	s2 := newSecretsEnvNoParallel(t)
 	s2.expect(1, "secrets", "serve", "--listen", "127.0.0.1:0")
+}
+
+// TestSecretsLeastPrivilege: a role allowed only GetSecretValue and
+// GetParameter (what `secrets get` needs) runs `secrets exec` with one and
+// with several references: batch calls are denied, and mlseal falls back.
+func TestSecretsLeastPrivilege(t *testing.T) {
+	s := newSecretsEnv(t)
+	s.sm.DenyAction("BatchGetSecretValue")
+	s.ssm.DenyAction("GetParameters")
+	s.sm.Put("a", "A")
+	s.sm.Put("b", "B")
+	s.ssm.Put("/p", "SecureString", "P")
+	s.ssm.Put("/q", "String", "Q")
+	r := s.expect(0, "secrets", "exec", "--env", "A=secretsmanager://a", "--env", "P=ssm:///p", "--", "sh", "-c", `printf %s "$A$P"`)
+	if string(r.stdout) != "AP" || s.sm.Calls("BatchGetSecretValue") != 0 || s.ssm.Calls("GetParameters") != 0 {
+		t.Errorf("one reference each: %q, %d BatchGetSecretValue, %d GetParameters", r.stdout, s.sm.Calls("BatchGetSecretValue"), s.ssm.Calls("GetParameters"))
+	}
+	r = s.expect(0, "secrets", "exec", "--env", "A=secretsmanager://a", "--env", "B=secretsmanager://b",
+		"--env", "P=ssm:///p", "--env", "Q=ssm:///q", "--", "sh", "-c", `printf %s "$A$B$P$Q"`)
+	if string(r.stdout) != "ABPQ" || r.stderr != "" {
+		t.Errorf("with the batch actions denied: %q, stderr %s", r.stdout, r.stderr)
+	}
+	help := s.expect(0, "secrets", "exec", "--help")
+	for _, want := range []string{"secretsmanager:GetSecretValue", "ssm:GetParameter ", "secretsmanager:BatchGetSecretValue", "ssm:GetParameters"} {
+		if !strings.Contains(string(help.stdout), want) {
+			t.Errorf("exec --help does not name %s", want)
+		}
+	}
+	// A denied single read names the action it needs.
+	s.ssm.Deny("/q")
+	r = s.expect(1, "secrets", "get", "ssm:///q")
+	if !strings.Contains(r.stderr, "ssm:GetParameter on the parameter") {
+		t.Errorf("hint: %s", r.stderr)
+	}
+}
+
+// TestSecretsHintsAndExitCodes: a missing env:// variable is not told
+// about AWS regions; a command given by a path that does not exist is 127;
+// /dev/null is not a terminal.
+func TestSecretsHintsAndExitCodes(t *testing.T) {
+	s := newSecretsEnv(t)
+	r := s.expect(1, "secrets", "get", "env://MLSEAL_TEST_UNSET")
+	if strings.Contains(r.stderr, "region") || !strings.Contains(r.stderr, "set MLSEAL_TEST_UNSET") {
+		t.Errorf("env:// hint: %s", r.stderr)
+	}
+	r = s.expect(125, "secrets", "exec", "--env", "X=env://MLSEAL_TEST_UNSET", "--", "true")
+	if strings.Contains(r.stderr, "region") {
+		t.Errorf("exec env:// hint: %s", r.stderr)
+	}
+	s.expect(127, "secrets", "exec", "--", "/nonexistent/cmd")
+	s.expect(127, "secrets", "exec", "--", "./nonexistent-cmd")
+	notExec := filepath.Join(s.dir, "data.txt")
+	os.WriteFile(notExec, []byte("x"), 0o644)
+	s.expect(126, "secrets", "exec", "--", notExec)
+
+	// A value with control characters goes to /dev/null untouched: a
+	// character device is not a terminal.
+	s.sm.Put("ctl", "\x1b[2Jraw")
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	cmd := s.command("secrets", "get", "secretsmanager://ctl")
+	cmd.Stdout = devnull
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Errorf("get > /dev/null: %v %s", err, stderr.String())
+	}
+}
+
+// TestSecretsDeadline: against an endpoint that accepts and never
+// answers, --timeout bounds get and exec as a whole (the SDK's retries
+// included), and a serve request answers 504 within it. Each command must
+// end within its deadline plus a second.
+func TestSecretsDeadline(t *testing.T) {
+	s := newSecretsEnv(t)
+	silent := silentListener(t)
+	const timeout = 2 * time.Second
+	for _, args := range [][]string{
+		{"secrets", "--timeout", "2s", "--secretsmanager-endpoint", silent, "get", "secretsmanager://db"},
+		{"secrets", "--timeout", "2s", "--ssm-endpoint", silent, "exec", "--env", "A=ssm:///a", "--env", "B=ssm:///b", "--", "true"},
+	} {
+		start := time.Now()
+		r := s.run(args...)
+		took := time.Since(start)
+		if r.code == 0 || !strings.Contains(r.stderr, "--timeout") {
+			t.Errorf("%v: exit %d, %s", args, r.code, r.stderr)
+		}
+		if took > timeout+time.Second {
+			t.Errorf("%v took %v, deadline %v", args, took, timeout)
+		}
+		t.Logf("%s: ended after %v", args[5], took)
+	}
+	help := s.expect(0, "secrets", "get", "--help")
+	if !strings.Contains(string(help.stdout), "retries included") || !strings.Contains(string(help.stdout), "(default 30s)") {
+		t.Errorf("--help does not state the default deadline: %s", help.stdout)
+	}
+
+	addr, _ := s.startServe(t, "--timeout", "2s", "--secretsmanager-endpoint", silent)
+	start := time.Now()
+	code, _ := serveGet(t, addr, "/secretsmanager/get?secretId=db", "tok-123")
+	if took := time.Since(start); code != http.StatusGatewayTimeout || took > timeout+time.Second {
+		t.Errorf("serve: %d after %v, want 504 within %v", code, took, timeout+time.Second)
+	}
 }
