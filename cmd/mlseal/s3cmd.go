@@ -27,6 +27,8 @@ import (
 type datasetFlags struct {
 	suffix         string
 	manifest       string
+	audit          string
+	auditValues    bool
 	shard          string
 	jobs           int
 	partSize       int64
@@ -57,6 +59,8 @@ func (f *datasetFlags) addFlags(fl *pflag.FlagSet, suffix int) {
 		f.suffix = encryptedExt
 	}
 	fl.StringVar(&f.manifest, "manifest", "", "job manifest `FILE` or s3:// object (JSON lines): record each input, and skip those done in an earlier run")
+	fl.StringVar(&f.audit, "audit", "", "audit trail `FILE` or s3:// object (JSON lines, appended to): per input the operation, names, sizes, message id, suite, wrapping keys and context keys")
+	fl.BoolVar(&f.auditValues, "audit-context-values", false, "record the encryption context's values in the audit trail too")
 	fl.StringVar(&f.shard, "shard", "", "process only the inputs of shard `I/N` (I from 0 to N-1), by a hash of their names")
 	fl.IntVarP(&f.jobs, "jobs", "j", dataset.DefaultJobs, "inputs processed in parallel")
 	fl.BoolVar(&f.followSymlinks, "follow-symlinks", false, "follow symbolic links that lead out of an input directory")
@@ -139,7 +143,7 @@ type datasetJob struct {
 
 // s3Client returns an S3 client when the job names anything in S3.
 func (a *app) s3Client(ctx context.Context, d *datasetJob) (*s3io.Client, error) {
-	if !isS3(d.out) && !isS3(d.flags.manifest) && !slices.ContainsFunc(d.args, isS3) {
+	if !isS3(d.out) && !isS3(d.flags.manifest) && !isS3(d.flags.audit) && !slices.ContainsFunc(d.args, isS3) {
 		return nil, nil
 	}
 	c, err := s3io.NewFromConfig(ctx, s3io.Config{
@@ -167,6 +171,7 @@ func (a *app) runDataset(ctx context.Context, d *datasetJob) error {
 		Operation:      d.op,
 		Jobs:           f.jobs,
 		Manifest:       f.manifest,
+		Audit:          f.audit,
 		Overwrite:      d.force,
 		FollowSymlinks: f.followSymlinks,
 		ItemTimeout:    f.itemTimeout,
@@ -175,6 +180,7 @@ func (a *app) runDataset(ctx context.Context, d *datasetJob) error {
 		Stdin:          a.stdin,
 		Stdout:         a.stdout,
 	}
+	opts.AuditContextValues = f.auditValues
 	if f.stallTimeout == 0 {
 		opts.StallTimeout = -1
 	}
