@@ -426,14 +426,16 @@ func (g evalGen) structured(typ string) evalColumn {
 		c.name = g.names(hinted, []string{"phone", "Phone Number", "mobile", "contact_no", "tel", "phoneNumber", "cell", "home_phone", "fax"},
 			[]string{"contact", "value", "primary", "alt_contact", "col_7"})
 		// One format for the column (a system's export) or many (typed by people).
+		// Bare digits too where the name says nothing: the scanner cannot
+		// tell them from ids, and the set does not spare it that.
 		format := -1
 		if g.chance(0.6) {
-			format = g.phoneFormat(hinted)
+			format = g.phoneFormat(true)
 		}
 		c.values = g.fill(func() string {
 			f := format
 			if f < 0 {
-				f = g.phoneFormat(hinted)
+				f = g.phoneFormat(true)
 			}
 			n, ext := g.phoneAs(f)
 			return n + ext
@@ -591,6 +593,12 @@ func (g evalGen) negative() evalColumn {
 			return fmt.Sprintf("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%d.0.%d.%d Safari/537.36", 100+g.r.IntN(30), 5000+g.r.IntN(1500), g.r.IntN(200))
 		}},
 		{[]string{"username", "user_name", "login", "handle"}, func() string { return asciiFold(g.first())[:3] + asciiFold(g.last()) + g.digits(2) }},
+		{[]string{"imei", "device_imei", "device"}, func() string { d := "35" + g.digits(12); return d + luhnDigit(d) }},
+		{[]string{"routing_number", "aba", "bank_code"}, func() string { return "0" + g.digits(8) }},
+		{[]string{"lat_lng", "location", "coords"}, func() string {
+			return fmt.Sprintf("%.5f,%.5f", -60+g.r.Float64()*120, -180+g.r.Float64()*360)
+		}},
+		{[]string{"zip4", "postal"}, func() string { return g.digits(5) + "-" + g.digits(4) }},
 	}
 	n := negs[g.r.IntN(len(negs))]
 	return evalColumn{name: g.pick(n.names...), values: g.fill(n.gen), kind: "negative"}
@@ -662,7 +670,11 @@ func (g evalGen) text(types []string, rate float64) evalText {
 					case "(":
 						post = ")"
 					}
-					return part{p, g.email(), post, typ}
+					e := g.email()
+					if g.chance(0.03) { // written to escape harvesters
+						e = strings.NewReplacer("@", " at ", ".", " dot ").Replace(e)
+					}
+					return part{p, e, post, typ}
 				case TypePhone:
 					n, ext := g.phone(true)
 					p := g.pick("call me at ", "my cell is ", "phone: ", "reach me on ", "Tel. ", "mobile ", "text me at ", "call back on ")
@@ -671,6 +683,14 @@ func (g evalGen) text(types []string, rate float64) evalText {
 					}
 					if digitsOf(n) == n && g.chance(0.05) {
 						p = "alt " // bare digits without a word saying they are a phone
+					}
+					switch r := g.r.Float64(); {
+					case r < 0.03: // a chat link
+						a, e, l := g.nanp()
+						p, n, ext = g.pick("wa.me/", "https://wa.me/"), "1"+a+e+l, ""
+					case r < 0.06: // a local number, without its area code
+						_, e, l := g.nanp()
+						n, ext = e+"-"+l, ""
 					}
 					return part{p, n, ext + g.pick("", ".", ",", " after 5pm"), typ}
 				case TypeSSN:
@@ -698,7 +718,7 @@ func (g evalGen) text(types []string, rate float64) evalText {
 	}
 	for range g.r.IntN(4) {
 		var n string
-		switch g.r.IntN(18) {
+		switch g.r.IntN(19) {
 		case 0:
 			n = g.pick("request ", "trace_id=", "ref ") + g.uuid()
 		case 1:
@@ -734,6 +754,10 @@ func (g evalGen) text(types []string, rate float64) evalText {
 			n = "device " + strings.ToUpper(g.hex(2)+":"+g.hex(2)+":"+g.hex(2)+":"+g.hex(2)+":"+g.hex(2)+":"+g.hex(2))
 		case 16:
 			n = "card ending " + g.digits(4)
+		case 17:
+			n = g.pick(fmt.Sprintf("IMEI 35%s", g.digits(13)), fmt.Sprintf("at %.4f,%.4f", 30+g.r.Float64()*20, -120+g.r.Float64()*40),
+				fmt.Sprintf("+%.1f%%", g.r.Float64()*30), "routing 0"+g.digits(8), "sort code "+g.digits(2)+"-"+g.digits(2)+"-"+g.digits(2),
+				"room "+g.digits(4), fmt.Sprintf("%d %03d %03d,%02d EUR", 1+g.r.IntN(9), g.r.IntN(1000), g.r.IntN(1000), g.r.IntN(100)))
 		default:
 			n = "call at " + fmt.Sprintf("%d:%02d", 1+g.r.IntN(12), g.r.IntN(60)) + g.pick("pm", " am", "")
 		}

@@ -299,3 +299,144 @@ func TestScanBOM(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderHints: names raise confidence in the type they name and lower
+// it when they name identifiers or things.
+func TestHeaderHints(t *testing.T) {
+	for _, c := range []struct {
+		name, hint string
+		notPII     bool
+	}{
+		{"contact_no", TypePhone, false},
+		{"phoneNumber", TypePhone, false},
+		{"born_on", TypeDateOfBirth, false},
+		{"dateOfBirth", TypeDateOfBirth, false},
+		{"customer", TypePerson, false},
+		{"Customer Name", TypePerson, false},
+		{"user.email", TypeEmail, false},
+		{"order_id", "", true},
+		{"company_name", "", true},
+		{"model_name", "", true},
+		{"table_name", "", true},
+		{"username", "", true},
+		{"phone_verified_at", TypePhone, false},
+		{"notes", "", false},
+	} {
+		hint, notPII := hintOf(c.name)
+		if hint != c.hint || notPII != c.notPII {
+			t.Errorf("hintOf(%q) = %q, %v; want %q, %v", c.name, hint, notPII, c.hint, c.notPII)
+		}
+	}
+}
+
+// TestNotPhoneOrCard: digits inside UUIDs, hex ids, versions and invoice
+// numbers are never phone numbers; Luhn-valid order numbers are not cards;
+// bare ten-digit numbers are phone numbers where the text says so.
+func TestNotPhoneOrCard(t *testing.T) {
+	for _, c := range []struct{ text, want string }{
+		{"request 12345678-4155-5501-3422-125550134987 failed", ""},
+		{"trace 550e8400-e29b-41d4-a716-446655440000", ""},
+		{"object 5f2b4155550134a9c3d2e1f0", ""},
+		{"build 10.0.19045.3803 and 2.415.555.0134", ""},
+		{"invoice INV-2023-0042-7781", ""},
+		{"tracking 7489 2345 6789", ""},
+		{"ts=1705312245 ms=1705312245123", ""},
+		{"order #4532015112830366 shipped", ""},
+		{"Order no. 5409879879701459", ""},
+		{"ISBN 978-0-306-40615-7", ""},
+		{"version 4.2.0.1", ""},
+		{"part no. 512-54-5024", ""},
+		{"call me at 4155550134 tomorrow", TypePhone + " 4155550134"},
+		{"my cell: +1 (415) 555-0134 x12", TypePhone + " +1 (415) 555-0134"},
+		{"reach me on 1-415-555-0134.", TypePhone + " 1-415-555-0134"},
+		{"paid with 4532 0151 1283 0366", TypeCard + " 4532 0151 1283 0366"},
+		{"SSN 524713352 on file", TypeSSN + " 524713352"},
+		{"from ::ffff:192.0.2.7 on port 443", TypeIP + " ::ffff:192.0.2.7"},
+	} {
+		var got []string
+		for _, s := range findSpans(c.text, detectors) {
+			got = append(got, s.d.typ+" "+c.text[s.start:s.end])
+		}
+		if strings.Join(got, "; ") != c.want {
+			t.Errorf("%q: found %q, want %q", c.text, got, c.want)
+		}
+	}
+}
+
+// scanValues scans one CSV column.
+func scanValues(t *testing.T, name string, values []string) *FieldReport {
+	t.Helper()
+	in := name + "\n" + strings.Join(values, "\n") + "\n"
+	rep, err := Scan(strings.NewReader(in), ScanOptions{Format: FormatCSV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep.Fields[0]
+}
+
+// TestScanColumns: column-level judgements the values alone cannot make.
+func TestScanColumns(t *testing.T) {
+	g := evalGen{rand.New(rand.NewPCG(3, 3))}
+	level := func(f *FieldReport, typ string) string {
+		for _, tr := range f.Types {
+			if tr.Type == typ {
+				return tr.Level
+			}
+		}
+		return "none"
+	}
+	var seq, mixed, ids []string
+	for i := range 100 {
+		d := fmt.Sprintf("453201511%06d", 2830+i*7)
+		seq = append(seq, d+luhnDigit(d))
+		ids = append(ids, g.luhnOrderID())
+		switch i % 4 {
+		case 0:
+			mixed = append(mixed, g.email())
+		case 1:
+			mixed = append(mixed, "(415) 555-"+fmt.Sprintf("%04d", i))
+		case 2:
+			mixed = append(mixed, g.ssn(true))
+		default:
+			mixed = append(mixed, g.ipv4())
+		}
+	}
+	if l := level(scanValues(t, "ref", seq), TypeCard); l != "low" {
+		t.Errorf("sequential Luhn-valid ids: card confidence %s", l)
+	}
+	if l := level(scanValues(t, "ref", ids), TypeCard); l == "medium" || l == "high" {
+		t.Errorf("Luhn-valid order ids: card confidence %s", l)
+	}
+	f := scanValues(t, "contact", mixed)
+	for _, typ := range []string{TypeEmail, TypePhone, TypeSSN, TypeIP} {
+		if l := level(f, typ); l != "medium" {
+			t.Errorf("a column of four kinds of PII: %s is %s, want medium", typ, l)
+		}
+	}
+	p := (&ScanReport{Fields: []*FieldReport{f}}).Policy()
+	if len(p.Fields) != 1 || p.Fields[0].Op != OpScan {
+		t.Errorf("a column of four kinds of PII gets %+v, want scan", p.Fields)
+	}
+	names := []string{"Ada Lovelace", "Alan Turing", "Grace Hopper"}
+	if l := level(scanValues(t, "customer", names), TypePerson); l == "low" || l == "none" {
+		t.Errorf("names under customer: %s", l)
+	}
+	if l := level(scanValues(t, "company_name", names), TypePerson); l != "none" {
+		t.Errorf("company_name: PERSON %s", l)
+	}
+	if l := level(scanValues(t, "model_name", []string{"resnet-50", "bert-base", "t5-small"}), TypePerson); l != "none" {
+		t.Errorf("model_name: PERSON %s", l)
+	}
+	if l := level(scanValues(t, "name", []string{"resnet-50", "bert-base", "t5-small"}), TypePerson); l != "none" && l != "low" {
+		t.Errorf("name of models: PERSON %s", l)
+	}
+	var dates []string
+	for i := range 20 {
+		dates = append(dates, fmt.Sprintf("%d/%d/19%d", 1+i%12, 1+i, 50+i))
+	}
+	f = scanValues(t, "born_on", dates)
+	p = (&ScanReport{Fields: []*FieldReport{{Field: "id"}, f}}).Policy()
+	if len(p.Fields) != 1 || p.Fields[0].Op != OpDateShift || p.Fields[0].Layout != "1/2/2006" {
+		t.Errorf("dates of birth in 1/2/2006 get %+v", p.Fields)
+	}
+}
