@@ -149,7 +149,13 @@ func TestAuditS3(t *testing.T) {
 	defer obj.Close()
 	var buf bytes.Buffer
 	buf.ReadFrom(obj)
-	if recs := readAudit(t, buf.Bytes()); len(recs) != 4 || recs[0].Output != "s3://"+bucket+"/enc/a.enc" {
+	recs := readAudit(t, buf.Bytes())
+	outputs, runs := map[string]int{}, map[string]int{}
+	for _, r := range recs {
+		outputs[r.Output]++
+		runs[r.Run]++
+	}
+	if len(recs) != 4 || outputs["s3://"+bucket+"/enc/a.enc"] != 2 || len(runs) != 2 {
 		t.Fatalf("S3 audit trail: %+v, want 4 records from two runs", recs)
 	}
 }
