@@ -12,6 +12,7 @@ import (
 // were quoted, the delimiters, a CRLF or LF line ending, CRLF inside quoted
 // fields, blank lines) is copied as it was read.
 type csvFormat struct {
+	t         *Tokenizer
 	ncols     int
 	ops       []*fieldOp // by column; nil for columns copied as they are
 	drop      []bool     // by column: redact with drop
@@ -26,7 +27,7 @@ const bom = "\ufeff"
 // newCSV reads the header record, matches the policy's fields to its
 // columns and returns the header to write.
 func (t *Tokenizer) newCSV(rd *recordReader, detok bool) (*csvFormat, []byte, error) {
-	f := &csvFormat{}
+	f := &csvFormat{t: t}
 	data, _, err := rd.next(headerSplitter{}, 4096)
 	if err != nil && err != io.EOF {
 		return nil, nil, err
@@ -330,10 +331,10 @@ func needsQuotes(v []byte) bool {
 func (f *csvFormat) process(b *batch, detok, reject bool) {
 	data := b.data
 	line := b.line
+	counts := f.t.newCounts()
+	defer f.t.report(b, counts)
 	var rec csvRecord
-	var scratch, ent []byte
-	tokens := make([][]byte, f.ncols) // the rewritten fields of a record, by column
-	rewritten := make([]bool, f.ncols)
+	var scratch, ent, tok []byte
 	for pos := 0; pos < len(data); {
 		next, err := rec.scan(data, pos)
 		if err != nil {
@@ -362,44 +363,46 @@ func (f *csvFormat) process(b *batch, detok, reject bool) {
 			}
 			continue
 		}
+		start := len(b.out)
 		var bad *RecordError
-		for i, o := range f.ops {
-			rewritten[i] = false
-			if o == nil || f.drop[i] {
-				continue
+		b.out = f.appendKept(b.out, data, &rec, func(out []byte, i int) []byte {
+			fl := rec.fields[i]
+			o := f.ops[i]
+			if o == nil || bad != nil {
+				return append(out, data[fl.start:fl.end]...)
 			}
 			v := rec.rawValue(data, i, &scratch)
 			if len(v) == 0 {
-				continue
+				return append(out, data[fl.start:fl.end]...)
 			}
-			var s string
+			at := len(out)
+			var err error
 			if detok {
+				var s string
 				s, err = o.detokenize(string(v))
+				out = append(out, s...)
 			} else {
 				ent = ent[:0]
 				if e := f.entity[i]; e >= 0 {
 					ent = rec.value(data, e, ent)
 				}
-				s, err = o.tokenize(string(v), string(ent))
+				out, err = o.appendToken(out, v, ent, counts)
 			}
 			if err != nil {
 				bad = &RecordError{Record: b.records, Line: thisLine, Field: o.f.Name, Err: err}
-				break
+				return out[:at]
 			}
-			tokens[i], rewritten[i] = append(tokens[i][:0], s...), true
-		}
+			if fl.quoted || needsQuotes(out[at:]) {
+				tok = append(tok[:0], out[at:]...)
+				out = appendCSVField(out[:at], tok, true)
+			}
+			return out
+		})
 		if bad != nil {
+			b.out = b.out[:start]
 			if !b.fail(reject, raw, bad) {
 				return
 			}
-			continue
 		}
-		b.out = f.appendKept(b.out, data, &rec, func(out []byte, i int) []byte {
-			fl := rec.fields[i]
-			if !rewritten[i] {
-				return append(out, data[fl.start:fl.end]...)
-			}
-			return appendCSVField(out, tokens[i], fl.quoted)
-		})
 	}
 }

@@ -90,3 +90,47 @@ func TestRecordNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONLByteOrderMark checks that a byte order mark before the first
+// JSON line is kept, and not taken for part of the record.
+func TestJSONLByteOrderMark(t *testing.T) {
+	tk := mustNew(t, mustPolicy(t, fidelityPolicy))
+	in := "\ufeff{\"id\":1,\"email\":\"a@example.com\",\"ip\":\"10.0.0.1\"}\r\n{\"id\":2}\n"
+	var out, back bytes.Buffer
+	if _, err := tk.Tokenize(&out, strings.NewReader(in), Options{Format: FormatJSONL}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := tk.TokenizeValue("email", "a@example.com", "")
+	if want := "\ufeff{\"id\":1,\"email\":\"" + a + "\"}\n{\"id\":2}\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+	if _, err := tk.Detokenize(&back, &out, Options{Format: FormatJSONL}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "\ufeff{\"id\":1,\"email\":\"a@example.com\"}\n{\"id\":2}\n"; back.String() != want {
+		t.Errorf("detokenized %q, want %q", back.String(), want)
+	}
+}
+
+// TestPassedCounts checks that the values on_invalid: pass leaves in the
+// clear are counted per field, in CSV and JSON Lines.
+func TestPassedCounts(t *testing.T) {
+	tk := mustNew(t, mustPolicy(t, `{"version":1,"fields":[
+		{"name":"phone","op":"fpe","alphabet":"digits","on_invalid":"pass"},
+		{"name":"ssn","op":"fpe","alphabet":"digits","separators":"-","on_invalid":"pass"},
+		{"name":"email","op":"deterministic"}]}`))
+	csvIn := "phone,ssn,email\n415-555-0132,123-45-6789,a@example.com\ncall me,12,b@example.com\n4155550199 ext. 7,,c@example.com\n"
+	jsonIn := `{"phone":"415-555-0132","ssn":"123-45-6789"}` + "\n" + `{"phone":"call me","ssn":"12"}` + "\n" + `{"phone":"4155550199 ext. 7"}` + "\n"
+	for _, c := range []struct {
+		format Format
+		in     string
+	}{{FormatCSV, csvIn}, {FormatJSONL, jsonIn}} {
+		st, err := tk.Tokenize(&bytes.Buffer{}, strings.NewReader(c.in), Options{Format: c.format, BatchSize: 40})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Passed["phone"] != 2 || st.Passed["ssn"] != 1 || len(st.Passed) != 2 {
+			t.Errorf("%s: passed %v, want phone 2, ssn 1", c.format, st.Passed)
+		}
+	}
+}

@@ -11,13 +11,14 @@ import (
 
 // jsonlFormat transforms JSON Lines records by path.
 type jsonlFormat struct {
+	t        *Tokenizer
 	paths    map[string]*fieldOp // policy paths
 	prefixes map[string]bool     // proper prefixes of policy paths
 	entities []string            // date-shift entity paths
 }
 
 func (t *Tokenizer) newJSONL() *jsonlFormat {
-	f := &jsonlFormat{paths: map[string]*fieldOp{}, prefixes: map[string]bool{}}
+	f := &jsonlFormat{t: t, paths: map[string]*fieldOp{}, prefixes: map[string]bool{}}
 	for _, o := range t.ops {
 		f.paths[o.f.Name] = o
 		parts := strings.Split(o.f.Name, ".")
@@ -39,7 +40,8 @@ func (f *jsonlFormat) split(data []byte, atEOF bool) int {
 }
 
 func (f *jsonlFormat) process(b *batch, detok, reject bool) {
-	w := &jsonWalker{f: f, detok: detok}
+	w := &jsonWalker{f: f, detok: detok, counts: f.t.newCounts()}
+	defer f.t.report(b, w.counts)
 	data := b.data
 	line := b.line
 	for len(data) > 0 {
@@ -53,11 +55,18 @@ func (f *jsonlFormat) process(b *batch, detok, reject bool) {
 		thisLine := line
 		line++
 		rec := bytes.TrimSpace(raw)
+		out := b.out
+		if thisLine == 1 && bytes.HasPrefix(rec, []byte(bom)) {
+			// A byte order mark is kept, and is not part of the record.
+			rec = bytes.TrimSpace(rec[len(bom):])
+			out = append(out, bom...)
+		}
 		if len(rec) == 0 {
+			b.out = out
 			continue // blank lines are not records
 		}
 		b.records++
-		out, err := w.record(b.out, rec)
+		out, err := w.record(out, rec)
 		if err != nil {
 			e := &RecordError{Record: b.records, Line: thisLine, Err: err}
 			var fe *fieldError
@@ -90,6 +99,8 @@ type jsonWalker struct {
 	data     []byte
 	path     []byte
 	entities map[string]string
+	counts   *valueCounts
+	scratch  []byte
 }
 
 func (w *jsonWalker) record(out, rec []byte) ([]byte, error) {
@@ -315,7 +326,7 @@ func (w *jsonWalker) array(out []byte, i int, o *fieldOp) ([]byte, int, error) {
 // array. null stays null; an object is an error.
 func (w *jsonWalker) leaf(out []byte, i int, o *fieldOp) ([]byte, int, error) {
 	d := w.data
-	var v string
+	var v []byte
 	var end int
 	switch d[i] {
 	case '[':
@@ -327,28 +338,57 @@ func (w *jsonWalker) leaf(out []byte, i int, o *fieldOp) ([]byte, int, error) {
 		return append(out, d[i:end]...), end, nil
 	case '"':
 		end = skipString(d, i)
-		s, err := decodeString(d[i:end])
-		if err != nil {
-			return nil, 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+		v = d[i+1 : end-1]
+		if bytes.IndexByte(v, '\\') >= 0 || !utf8.Valid(v) {
+			s, err := decodeString(d[i:end])
+			if err != nil {
+				return nil, 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+			}
+			v = append(w.scratch[:0], s...)
+			w.scratch = v
 		}
-		v = s
 	default:
 		end = skipValue(d, i)
-		v = string(d[i:end])
+		v = d[i:end]
 	}
-	if v == "" {
+	if len(v) == 0 {
 		return append(out, d[i:end]...), end, nil
 	}
 	var err error
+	out = append(out, '"')
+	at := len(out)
 	if w.detok {
-		v, err = o.detokenize(v)
+		var s string
+		s, err = o.detokenize(string(v))
+		out = append(out, s...)
 	} else {
-		v, err = o.tokenize(v, w.entities[o.f.Entity])
+		var entity []byte
+		if o.f.Op == OpDateShift {
+			entity = []byte(w.entities[o.f.Entity])
+		}
+		out, err = o.appendToken(out, v, entity, w.counts)
 	}
 	if err != nil {
 		return nil, 0, &fieldError{o.f.Name, err}
 	}
-	return appendString(out, v), end, nil
+	if !jsonPlain(out[at:]) {
+		// Escape the token: copy it out of the way first.
+		tok := string(out[at:])
+		out = appendString(out[:at-1], tok)
+		return out, end, nil
+	}
+	return append(out, '"'), end, nil
+}
+
+// jsonPlain reports whether b is printable ASCII that needs no escaping
+// in a JSON string.
+func jsonPlain(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // lookupJSON returns the first scalar value at path in the (valid) JSON

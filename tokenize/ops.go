@@ -34,6 +34,7 @@ var (
 // fieldOp is a Field compiled against a Keyset: keys derived, ciphers and
 // alphabets built. It is safe for concurrent use.
 type fieldOp struct {
+	idx      int // in Tokenizer.ops
 	f        *Field
 	domain   string
 	siv      *sivDomain // deterministic: AES-SIV keys with the domain as associated data
@@ -192,21 +193,94 @@ func (o *fieldOp) tokenize(v, entity string) (string, error) {
 		out, err = o.fpe(v, false)
 	case OpHash:
 		out = o.hash(v)
-	case OpMask:
-		out = o.mask(v)
-	case OpRedact:
-		out = o.f.Replace
-	case OpDateShift:
-		out, err = o.dateShift(v, entity)
-	case OpScan:
-		out, err = o.scanText(v)
 	default:
-		err = fmt.Errorf("unknown op %q", o.f.Op)
+		out, err = o.transform(v, entity)
 	}
 	if err != nil && o.pass && errors.Is(err, ErrValue) {
 		return v, nil
 	}
 	return out, err
+}
+
+// transform is tokenize for the operations without a fast path, and
+// without on_invalid.
+func (o *fieldOp) transform(v, entity string) (string, error) {
+	switch o.f.Op {
+	case OpMask:
+		return o.mask(v), nil
+	case OpRedact:
+		return o.f.Replace, nil
+	case OpDateShift:
+		return o.dateShift(v, entity)
+	case OpScan:
+		return o.scanText(v)
+	}
+	return "", fmt.Errorf("unknown op %q", o.f.Op)
+}
+
+// valueCounts are one batch's counts, by Tokenizer.ops index.
+type valueCounts struct {
+	passed []int64    // values left as they were by on_invalid: pass
+	cache  []cacheUse // deterministic: the token cache's use
+}
+
+func newValueCounts(nops int) *valueCounts {
+	return &valueCounts{passed: make([]int64, nops), cache: make([]cacheUse, nops)}
+}
+
+// appendToken appends the token of the non-empty value v to dst; entity is
+// the value of the date-shift entity field. Deterministic, fpe and hash
+// tokens are written straight into dst. A value that on_invalid: pass
+// leaves as it is is counted in n.
+func (o *fieldOp) appendToken(dst, v, entity []byte, n *valueCounts) ([]byte, error) {
+	start := len(dst)
+	var err error
+	switch o.f.Op {
+	case OpDeterministic:
+		dst = o.appendDeterministic(dst, v, &n.cache[o.idx])
+	case OpFPE:
+		if len(v) <= 64 && o.alpha.other == nil && isASCII(v) {
+			dst, err = fpeASCII(o, dst, v, false)
+		} else {
+			var s string
+			s, err = o.fpe(string(v), false)
+			dst = append(dst, s...)
+		}
+	case OpHash:
+		dst = o.appendHash(dst, v)
+	default:
+		var s string
+		s, err = o.transform(string(v), string(entity))
+		dst = append(dst, s...)
+	}
+	if err != nil {
+		dst = dst[:start]
+		if o.pass && errors.Is(err, ErrValue) {
+			n.passed[o.idx]++
+			return append(dst, v...), nil
+		}
+		return dst, err
+	}
+	return dst, nil
+}
+
+// appendDeterministic appends v's deterministic token, from the token
+// cache while the cache pays.
+func (o *fieldOp) appendDeterministic(dst, v []byte, u *cacheUse) []byte {
+	use := o.cache.use(u)
+	if use {
+		if tok, ok := o.cache.lookup(v, u); ok {
+			return append(dst, tok...)
+		}
+	}
+	start := len(dst)
+	var buf [128]byte
+	ct := o.siv.seal(buf[:0], v)
+	dst = base64.RawURLEncoding.AppendEncode(dst, ct)
+	if use {
+		o.cache.put(string(v), string(dst[start:]))
+	}
+	return dst
 }
 
 // detokenize reverses a reversible operation; the others return v.
@@ -265,7 +339,9 @@ func contains32(list []uint32, x uint32) bool {
 // clear. The tweak is domain || 0x00 || the clear characters.
 func (o *fieldOp) fpe(v string, decrypt bool) (string, error) {
 	if len(v) <= 64 && o.alpha.other == nil && isASCII(v) {
-		return o.fpeASCII(v, decrypt)
+		var buf [64]byte
+		out, err := fpeASCII(o, buf[:0], v, decrypt)
+		return string(out), err
 	}
 	var runeBuf [64]rune
 	runes := append(runeBuf[:0], []rune(v)...)
@@ -313,7 +389,7 @@ func (o *fieldOp) fpe(v string, decrypt bool) (string, error) {
 }
 
 // mac returns HMAC-SHA256 of v under the field's derived key.
-func (o *fieldOp) mac(dst []byte, v string) []byte {
+func mac[S ~string | ~[]byte](o *fieldOp, dst []byte, v S) []byte {
 	h := o.hmacPool.Get().(hash.Hash)
 	h.Reset()
 	h.Write([]byte(v))
@@ -322,11 +398,21 @@ func (o *fieldOp) mac(dst []byte, v string) []byte {
 	return dst
 }
 
-// hash returns the first length characters of base64url(HMAC-SHA256(v)).
+// appendHash appends the first length characters of
+// base64url(HMAC-SHA256(v)).
+func (o *fieldOp) appendHash(dst []byte, v []byte) []byte {
+	var sum [32]byte
+	var enc [44]byte
+	mac(o, sum[:0], v)
+	base64.RawURLEncoding.Encode(enc[:], sum[:])
+	return append(dst, enc[:o.length]...)
+}
+
+// hash is appendHash for a string.
 func (o *fieldOp) hash(v string) string {
 	var sum [32]byte
 	var enc [44]byte
-	o.mac(sum[:0], v)
+	mac(o, sum[:0], v)
 	base64.RawURLEncoding.Encode(enc[:], sum[:])
 	return string(enc[:o.length])
 }
@@ -353,7 +439,7 @@ func (o *fieldOp) mask(v string) string {
 // [1, window], from HMAC-SHA256(entity) under the field's derived key.
 func (o *fieldOp) shiftDays(entity string) int {
 	var sum [32]byte
-	o.mac(sum[:0], entity)
+	mac(o, sum[:0], entity)
 	w := uint64(o.window)
 	r := binary.BigEndian.Uint64(sum[:8]) % (2 * w)
 	if r < w {
@@ -373,7 +459,7 @@ func (o *fieldOp) dateShift(v, entity string) (string, error) {
 	return t.AddDate(0, 0, o.shiftDays(entity)).Format(o.layout), nil
 }
 
-func isASCII(s string) bool {
+func isASCII[S ~string | ~[]byte](s S) bool {
 	for i := range len(s) {
 		if s[i] >= utf8.RuneSelf {
 			return false
@@ -382,12 +468,12 @@ func isASCII(s string) bool {
 	return true
 }
 
-// fpeASCII is fpe for short ASCII values and ASCII alphabets, without
-// allocating anything but the result.
-func (o *fieldOp) fpeASCII(v string, decrypt bool) (string, error) {
-	var buf [64]byte
-	b := buf[:len(v)]
-	copy(b, v)
+// fpeASCII appends fpe of a short ASCII value with an ASCII alphabet to
+// dst, allocating nothing.
+func fpeASCII[S ~string | ~[]byte](o *fieldOp, dst []byte, v S, decrypt bool) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, v...)
+	b := dst[start:]
 	var numBuf [64]uint16
 	var posBuf [64]uint8
 	nums, pos := numBuf[:0], posBuf[:0]
@@ -400,11 +486,11 @@ func (o *fieldOp) fpeASCII(v string, decrypt bool) (string, error) {
 		if o.seps.has(rune(c)) {
 			continue
 		}
-		return "", fmt.Errorf("%w: character %q at position %d is neither in alphabet %s nor a separator", ErrValue, rune(c), i+1, o.alpha.name)
+		return dst[:start], fmt.Errorf("%w: character %q at position %d is neither in alphabet %s nor a separator", ErrValue, rune(c), i+1, o.alpha.name)
 	}
 	n := len(nums) - o.keepLast
 	if n < o.ff1.MinLen() {
-		return "", fmt.Errorf("%w: %d characters of alphabet %s to encrypt (after keep_last %d); FF1 needs at least %d for a domain of %d values",
+		return dst[:start], fmt.Errorf("%w: %d characters of alphabet %s to encrypt (after keep_last %d); FF1 needs at least %d for a domain of %d values",
 			ErrValue, max(n, 0), o.alpha.name, o.keepLast, o.ff1.MinLen(), ff1.MinDomain)
 	}
 	var tweakBuf [128]byte
@@ -420,10 +506,10 @@ func (o *fieldOp) fpeASCII(v string, decrypt bool) (string, error) {
 		err = o.ff1.Encrypt(nums[:n], nums[:n], tweak)
 	}
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrValue, err)
+		return dst[:start], fmt.Errorf("%w: %w", ErrValue, err)
 	}
 	for k, p := range pos[:n] {
 		b[p] = byte(o.alpha.runes[nums[k]])
 	}
-	return string(b), nil
+	return dst, nil
 }

@@ -65,6 +65,23 @@ type Progress struct {
 type Stats struct {
 	Records  int64 // records read, header excluded, rejected ones included
 	Rejected int64 // records sent to Options.Rejects
+	// Passed counts, by field, the values that on_invalid: pass left as
+	// they were because the field's operation could not transform them:
+	// values that may hold personal data in the clear. Nil when none.
+	Passed map[string]int64
+}
+
+// addPassed adds a batch's counts of values passed through.
+func (st *Stats) addPassed(ops []*fieldOp, passed []int64) {
+	for i, n := range passed {
+		if n == 0 {
+			continue
+		}
+		if st.Passed == nil {
+			st.Passed = map[string]int64{}
+		}
+		st.Passed[ops[i].f.Name] += n
+	}
 }
 
 // ErrMalformed means a record cannot be parsed: bad CSV quoting, a wrong
@@ -130,6 +147,7 @@ type batch struct {
 	rej     bytes.Buffer
 	errs    []*RecordError // rejected records (Record relative to the batch)
 	records int64
+	passed  []int64      // values passed through, by Tokenizer.ops index
 	err     *RecordError // the fatal error (Record relative to the batch)
 	other   error
 	done    chan struct{}
@@ -268,6 +286,7 @@ func (t *Tokenizer) run(dst io.Writer, src io.Reader, opts Options, detok bool) 
 			st.Rejected += int64(len(b.errs))
 		}
 		st.Records += b.records
+		st.addPassed(t.ops, b.passed)
 		putBuf(b.data)
 		putBuf(b.out)
 		b.data, b.out = nil, nil

@@ -32,6 +32,7 @@ func New(ks *Keyset, p *Policy) (*Tokenizer, error) {
 		if err != nil {
 			return nil, err
 		}
+		o.idx = len(t.ops)
 		t.ops = append(t.ops, o)
 		t.byName[o.f.Name] = o
 	}
@@ -84,4 +85,17 @@ func (t *Tokenizer) DetokenizeValue(field, token string) (string, error) {
 		return "", fmt.Errorf("field %q: %w", field, err)
 	}
 	return out, nil
+}
+
+func (t *Tokenizer) newCounts() *valueCounts { return newValueCounts(len(t.ops)) }
+
+// report tells the token caches how a batch used them, and keeps the
+// batch's counts of values passed through.
+func (t *Tokenizer) report(b *batch, n *valueCounts) {
+	for _, o := range t.ops {
+		if o.cache != nil {
+			o.cache.report(&n.cache[o.idx])
+		}
+	}
+	b.passed = n.passed
 }
