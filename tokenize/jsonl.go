@@ -262,16 +262,20 @@ func (w *jsonWalker) object(out []byte, i int) ([]byte, int, error) {
 		}
 		kend := skipString(d, i)
 		rawKey := d[i:kend]
-		key, err := decodeString(rawKey)
-		if err != nil {
-			return nil, 0, fmt.Errorf("%w: %v", ErrMalformed, err)
-		}
-		i = skipWS(d, kend)
-		i++ // ':'
 		if base > 0 {
 			w.path = append(w.path, '.')
 		}
-		w.path = append(w.path, key...)
+		if key := rawKey[1 : len(rawKey)-1]; bytes.IndexByte(key, '\\') < 0 && utf8.Valid(key) {
+			w.path = append(w.path, key...)
+		} else {
+			key, err := decodeString(rawKey)
+			if err != nil {
+				return nil, 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+			}
+			w.path = append(w.path, key...)
+		}
+		i = skipWS(d, kend)
+		i++ // ':'
 		o := w.f.paths[string(w.path)]
 		if o != nil && o.f.Op == OpRedact && o.f.Drop && !w.detok {
 			i = skipValue(d, skipWS(d, i))
@@ -282,8 +286,8 @@ func (w *jsonWalker) object(out []byte, i int) ([]byte, int, error) {
 			first = false
 			out = append(out, rawKey...)
 			out = append(out, ':')
-			out, i, err = w.value(out, i)
-			if err != nil {
+			var err error
+			if out, i, err = w.value(out, i); err != nil {
 				return nil, 0, err
 			}
 		}

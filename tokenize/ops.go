@@ -93,7 +93,7 @@ func compileField(ks *Keyset, p *Policy, f *Field) (*fieldOp, error) {
 		if err != nil {
 			return err
 		}
-		o.hmacPool = &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
+		o.hmacPool = &sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, key)} }}
 		return nil
 	}
 	o.ambiguous = !o.pinned && len(ks.prfs.PRFs) > 1
@@ -388,31 +388,37 @@ func (o *fieldOp) fpe(v string, decrypt bool) (string, error) {
 	return string(runes), nil
 }
 
+// A macState is a keyed HMAC-SHA256 and room for its sum, pooled: a sum
+// written through the hash.Hash interface would escape to the heap.
+type macState struct {
+	h   hash.Hash
+	sum [32]byte
+}
+
 // mac returns HMAC-SHA256 of v under the field's derived key.
-func mac[S ~string | ~[]byte](o *fieldOp, dst []byte, v S) []byte {
-	h := o.hmacPool.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(v))
-	dst = h.Sum(dst)
-	o.hmacPool.Put(h)
-	return dst
+func mac[S ~string | ~[]byte](o *fieldOp, v S) [32]byte {
+	m := o.hmacPool.Get().(*macState)
+	m.h.Reset()
+	m.h.Write([]byte(v))
+	m.h.Sum(m.sum[:0])
+	sum := m.sum
+	o.hmacPool.Put(m)
+	return sum
 }
 
 // appendHash appends the first length characters of
 // base64url(HMAC-SHA256(v)).
 func (o *fieldOp) appendHash(dst []byte, v []byte) []byte {
-	var sum [32]byte
+	sum := mac(o, v)
 	var enc [44]byte
-	mac(o, sum[:0], v)
 	base64.RawURLEncoding.Encode(enc[:], sum[:])
 	return append(dst, enc[:o.length]...)
 }
 
 // hash is appendHash for a string.
 func (o *fieldOp) hash(v string) string {
-	var sum [32]byte
+	sum := mac(o, v)
 	var enc [44]byte
-	mac(o, sum[:0], v)
 	base64.RawURLEncoding.Encode(enc[:], sum[:])
 	return string(enc[:o.length])
 }
@@ -438,8 +444,7 @@ func (o *fieldOp) mask(v string) string {
 // shiftDays returns the entity's offset in days: in [-window, -1] or
 // [1, window], from HMAC-SHA256(entity) under the field's derived key.
 func (o *fieldOp) shiftDays(entity string) int {
-	var sum [32]byte
-	mac(o, sum[:0], entity)
+	sum := mac(o, entity)
 	w := uint64(o.window)
 	r := binary.BigEndian.Uint64(sum[:8]) % (2 * w)
 	if r < w {

@@ -211,10 +211,8 @@ func (c *Cipher) xorCTR(out, in []byte, v *[16]byte) {
 	*ctr = *v
 	ctr[8] &= 0x7f
 	ctr[12] &= 0x7f
-	if len(in) > 4*aes.BlockSize {
-		cipher.NewCTR(c.ctr, ctr[:]).XORKeyStream(out, in)
-		return
-	}
+	// Block by block rather than with cipher.NewCTR, whose interface
+	// would make every caller's dst escape to the heap: tokens are short.
 	for len(in) > 0 {
 		c.ctr.Encrypt(ks[:], ctr[:])
 		n := subtle.XORBytes(out, in, ks[:])
