@@ -1,6 +1,7 @@
 package tokenize
 
 import (
+	"iter"
 	"math/big"
 	"net/netip"
 	"regexp"
@@ -38,7 +39,15 @@ type detector struct {
 	// shrink: when the match fails the checks, try it without its last
 	// space-separated groups (an IBAN's regular expression takes a word
 	// that follows it for its last group).
-	shrink     bool
+	shrink bool
+	// need, if set, is a cheap test that text may hold the type (an email
+	// needs an @); the expression runs only where it passes.
+	need func(text string) bool
+	// chars, if set, are all the bytes a match can hold: the expression
+	// runs only on the runs of them that hold minDigits digits, not over
+	// the whole text (most of a note is words).
+	chars      string
+	minDigits  int
 	credential bool // never kept in any form: always redacted in text
 }
 
@@ -51,36 +60,36 @@ func longest(expr string) *regexp.Regexp {
 }
 
 var detectors = []*detector{
-	{typ: TypePrivateKey, credential: true,
+	{typ: TypePrivateKey, credential: true, need: func(t string) bool { return strings.Contains(t, "PRIVATE KEY") },
 		re: regexp.MustCompile(`-----BEGIN ((?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----[\s\S]*?-----END ((?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----|-----BEGIN ((?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----`)},
-	{typ: TypeAWSKeyID, credential: true,
+	{typ: TypeAWSKeyID, credential: true, need: func(t string) bool { return strings.Contains(t, "A") },
 		re: regexp.MustCompile(`\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)[A-Z2-7]{16}\b`)},
-	{typ: TypeAWSSecret, credential: true, group: 1,
+	{typ: TypeAWSSecret, credential: true, group: 1, need: func(t string) bool { return containsFold(t, "aws") },
 		re:    regexp.MustCompile(`(?i)aws.{0,20}?(?:secret|private).{0,20}?[=:]\s*["']?([A-Za-z0-9/+]{40})\b`),
 		valid: looksRandom},
-	{typ: TypeBearerToken, credential: true,
+	{typ: TypeBearerToken, credential: true, need: func(t string) bool { return strings.Contains(t, "eyJ") || containsFold(t, "bearer") },
 		re: regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)},
-	{typ: TypeEmail,
+	{typ: TypeEmail, need: func(t string) bool { return strings.IndexByte(t, '@') >= 0 },
 		re:    regexp.MustCompile(`\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b`),
 		valid: func(s string) bool { return !strings.Contains(s, "..") }},
-	{typ: TypeIBAN, shrink: true,
+	{typ: TypeIBAN, shrink: true, chars: "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ", minDigits: 2,
 		re:    regexp.MustCompile(`\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b`),
 		valid: validIBAN},
-	{typ: TypeSSN,
+	{typ: TypeSSN, chars: "0123456789 -", minDigits: 9,
 		// Nine bare digits are an SSN only where the text says so.
 		re:      regexp.MustCompile(`\b[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}\b|\b[0-9]{9}\b`),
 		valid:   validSSN,
 		validIn: ssnIn},
-	{typ: TypeCard,
+	{typ: TypeCard, chars: "0123456789 -", minDigits: 13,
 		re:      regexp.MustCompile(`\b[0-9](?:[ -]?[0-9]){12,18}\b`),
 		valid:   validCard,
 		validIn: func(text string, s, e int) bool { return standsAlone(text, s, e, "") && !afterIDWord(text, s) },
 	},
-	{typ: TypeIP,
+	{typ: TypeIP, chars: "0123456789abcdefABCDEF:.", minDigits: 1,
 		re:      longest(`\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b|(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b)?(?:%[0-9A-Za-z]+)?`),
 		valid:   validIP,
 		validIn: ipIn},
-	{typ: TypePhone,
+	{typ: TypePhone, chars: "0123456789 +()./-", minDigits: 8,
 		re:      longest(phonePattern),
 		valid:   validPhone,
 		validIn: phoneIn},
@@ -137,7 +146,27 @@ type span struct {
 func findSpans(text string, ds []*detector) []span {
 	var all []span
 	for _, d := range ds {
-		for _, m := range d.re.FindAllStringSubmatchIndex(text, -1) {
+		if d.need != nil && !d.need(text) {
+			continue
+		}
+		var ms [][]int
+		if d.chars == "" {
+			ms = d.re.FindAllStringSubmatchIndex(text, -1)
+		} else {
+			// Every match lies inside a run of d.chars: the text around it
+			// is judged by validIn, which sees the whole text.
+			for rs, re := range runsOf(text, d.chars, d.minDigits) {
+				for _, m := range d.re.FindAllStringSubmatchIndex(text[rs:re], -1) {
+					for i := range m {
+						if m[i] >= 0 {
+							m[i] += rs
+						}
+					}
+					ms = append(ms, m)
+				}
+			}
+		}
+		for _, m := range ms {
 			s, e := m[2*d.group], m[2*d.group+1]
 			if s < 0 {
 				continue
@@ -181,6 +210,40 @@ func findSpans(text string, ds []*detector) []span {
 		out = append(out, s)
 	}
 	return out
+}
+
+// runsOf yields the bounds of the maximal runs of bytes in chars that hold
+// at least minDigits ASCII digits.
+func runsOf(text, chars string, minDigits int) iter.Seq2[int, int] {
+	return func(yield func(int, int) bool) {
+		start, digits := -1, 0
+		for i := 0; i <= len(text); i++ {
+			if i < len(text) && strings.IndexByte(chars, text[i]) >= 0 {
+				if start < 0 {
+					start, digits = i, 0
+				}
+				if text[i] >= '0' && text[i] <= '9' {
+					digits++
+				}
+				continue
+			}
+			if start >= 0 && digits >= minDigits && !yield(start, i) {
+				return
+			}
+			start = -1
+		}
+	}
+}
+
+// containsFold reports whether s contains the lower-case ASCII word w,
+// ignoring case.
+func containsFold(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		if s[i]|0x20 == w[0] && strings.EqualFold(s[i:i+len(w)], w) {
+			return true
+		}
+	}
+	return false
 }
 
 // digitsOf returns the ASCII digits of s.

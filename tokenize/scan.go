@@ -184,12 +184,13 @@ func (fs *fieldStats) observe(v string) {
 		return
 	}
 	fs.values++
-	seen := map[string]bool{}
+	var seenBuf [8]string
+	seen := seenBuf[:0]
 	add := func(typ string, whole bool) {
-		if seen[typ] {
+		if slices.Contains(seen, typ) {
 			return
 		}
-		seen[typ] = true
+		seen = append(seen, typ)
 		tr := fs.types[typ]
 		if tr == nil {
 			tr = &TypeReport{Type: typ}
@@ -203,7 +204,8 @@ func (fs *fieldStats) observe(v string) {
 	for _, s := range findSpans(v, detectors) {
 		add(s.d.typ, s.start == 0 && s.end == len(v))
 	}
-	if d := digitsOf(v); len(d) >= 13 && len(d) <= 19 && len(d)+3 >= len(v) && allDigits(strings.NewReplacer(" ", "", "-", "").Replace(v)) {
+	if cardShaped(v) {
+		d := digitsOf(v)
 		fs.cardShaped++
 		if validCard(d) {
 			fs.cardValid++
@@ -229,7 +231,7 @@ func (fs *fieldStats) observe(v string) {
 			add(TypeSSN, true)
 		}
 	case TypePhone:
-		if d := digitsOf(v); len(d) >= 8 && len(d) <= 15 && len(d)+6 >= len(v) && validPhone(v) && !seen[TypePhone] {
+		if d := digitsOf(v); len(d) >= 8 && len(d) <= 15 && len(d)+6 >= len(v) && validPhone(v) && !slices.Contains(seen, TypePhone) {
 			add(TypePhone, !strings.ContainsAny(v, "xX#"))
 		}
 	case TypeCard:
@@ -241,12 +243,27 @@ func (fs *fieldStats) observe(v string) {
 			fs.names++
 		}
 	}
-	for typ := range seen {
+	for _, typ := range seen {
 		if !isCredential(typ) {
 			fs.anyPII++
 			break
 		}
 	}
+}
+
+// cardShaped reports whether v is 13 to 19 digits, perhaps grouped by
+// spaces or dashes: a card number or an id as long.
+func cardShaped(v string) bool {
+	digits := 0
+	for i := range len(v) {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c != ' ' && c != '-' || i == 0:
+			return false
+		}
+	}
+	return digits >= 13 && digits <= 19 && digits+3 >= len(v)
 }
 
 // nameShaped reports whether v could be a person's name: one to five words
