@@ -134,3 +134,19 @@ func TestPassedCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestDateShiftOneOffsetPerEntity checks that two date columns keyed by
+// the same entity, with default domains, move one entity's dates by the
+// same number of days.
+func TestDateShiftOneOffsetPerEntity(t *testing.T) {
+	tk := mustNew(t, mustPolicy(t, `{"version":1,"fields":[
+		{"name":"born","op":"date-shift","entity":"id"},
+		{"name":"joined","op":"date-shift","entity":"id"}]}`))
+	for _, id := range []string{"C-1", "C-2", "C-3", "C-4"} {
+		b, err1 := tk.TokenizeValue("born", "2000-01-01", id)
+		j, err2 := tk.TokenizeValue("joined", "2000-01-01", id)
+		if err1 != nil || err2 != nil || b != j {
+			t.Errorf("entity %s: born %s, joined %s (%v %v): want one offset", id, b, j, err1, err2)
+		}
+	}
+}

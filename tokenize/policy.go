@@ -54,7 +54,8 @@ type Field struct {
 	Op string `json:"op"`
 	// Domain separates tokens: the same value gets the same token in every
 	// field that shares a domain, and different tokens across domains. It
-	// is the field's Name when empty.
+	// is the field's Name when empty, and for date-shift the Entity, so
+	// that all the date columns of one entity move by one offset.
 	Domain string `json:"domain,omitempty"`
 	// PRFKeyID overrides Policy.PRFKeyID for this field.
 	PRFKeyID uint32 `json:"prf_key_id,omitempty"`
@@ -109,8 +110,13 @@ type Field struct {
 
 // domain returns the field's domain.
 func (f *Field) domain() string {
-	if f.Domain != "" {
+	switch {
+	case f.Domain != "":
 		return f.Domain
+	case f.Op == OpDateShift:
+		// One entity's dates move together, in every date column keyed by
+		// the same entity field.
+		return f.Entity
 	}
 	return f.Name
 }
