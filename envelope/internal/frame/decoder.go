@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 
 	"github.com/mlseal/mlseal/envelope/internal/header"
 )
@@ -14,21 +15,29 @@ import (
 var ErrAuthentication = header.ErrAuthentication
 
 // Decoder reads frames from src, opens them (in parallel with more than one
-// worker, reading ahead at most workers+2 frames, and no more frames than
-// fit in its byte budget) and releases their plaintext in order. A frame's plaintext is released only after it has
-// been authenticated, and the final frame's only after Finish, which reads
-// and checks what follows the body (the signature), has succeeded.
+// worker) and releases their plaintext in order. A frame's plaintext is
+// released only after it has been authenticated, and the final frame's only
+// after Finish, which reads and checks what follows the body (the
+// signature), has succeeded.
+//
+// Unless the first frame is the final one (a small message, handled on the
+// caller's goroutine alone), frames are read on a goroutine of their own,
+// which hands each to the workers and queues it for release, so that
+// copying frames out of src overlaps with opening and releasing them. At
+// most workers+2 frames are in flight, and no more than fit in the byte
+// budget.
 type Decoder struct {
 	crypter
 	src      io.Reader
 	sum      hashWriter
 	pool     pool
 	seq      uint32
-	readDone bool
-	inflight queue
-	free     []*job
-	jobs     int
 	maxJobs  int
+	started  bool
+	ordered  chan *job     // frames in sequence order, from the reading goroutine
+	free     chan *job     // released frames' buffers, back to the reading goroutine
+	stop     chan struct{} // closed by Stop
+	stopOnce sync.Once
 	cur      *job
 	err      error
 	// Finish is called after the final frame is authenticated and before it
@@ -46,25 +55,18 @@ type Decoder struct {
 // (which it always holds, whatever the budget).
 func NewDecoder(src io.Reader, aead cipher.AEAD, messageID []byte, frameLen, workers int, maxBuffered int64, sum hash.Hash) *Decoder {
 	workers = max(workers, 1)
-	fit := maxBuffered / int64(contentOff+frameLen+tagLen)
-	if fit < int64(workers)+2 {
-		// Every worker holds a frame, and one more is being released.
-		workers = int(max(fit-1, 1))
-	}
-	d := &Decoder{
+	// Every worker holds a frame, one more is being read and one released.
+	jobs := int(min(max(maxBuffered/int64(contentOff+frameLen+tagLen), 1), int64(workers)+2))
+	return &Decoder{
 		// The message id is 16 bytes in version 1 and 32 in version 2.
 		crypter: crypter{aead: aead, messageID: messageID, frameLen: frameLen, version: 1 + len(messageID)/32},
 		src:     src,
 		sum:     hashWriter{sum},
-		pool:    pool{workers: workers},
+		pool:    pool{workers: max(min(workers, jobs-2), 1)},
 		seq:     1,
-		maxJobs: 1,
+		maxJobs: jobs,
+		stop:    make(chan struct{}),
 	}
-	if workers > 1 {
-		d.maxJobs = int(min(int64(workers)+2, fit))
-	}
-	d.pool.fn = d.open
-	return d
 }
 
 // Read releases authenticated plaintext.
@@ -104,48 +106,40 @@ func (d *Decoder) WriteTo(w io.Writer) (int64, error) {
 }
 
 // advance retires the drained current frame and makes the next one
-// current, reading ahead as far as the pipeline allows. It returns false
-// with d.err set at the end of the body or on failure.
+// current. It returns false with d.err set at the end of the body or on
+// failure.
 func (d *Decoder) advance() bool {
 	if d.err != nil {
 		return false
 	}
 	if d.cur != nil {
-		final := d.cur.final
-		d.free = append(d.free, d.cur)
+		j := d.cur
 		d.cur = nil
-		if final {
+		if j.final {
 			d.fail(io.EOF)
 			// Every frame has been released: the buffers can serve other
 			// messages.
-			for _, j := range d.free {
-				j.release(d.frameLen)
+			j.release(d.frameLen)
+			for len(d.free) > 0 {
+				(<-d.free).release(d.frameLen)
 			}
-			d.free = nil
 			return false
 		}
+		d.free <- j // never blocks: it has room for every buffer
 	}
-	for !d.readDone && d.inflight.len() < d.maxJobs {
-		if d.inflight.len() >= d.pool.workers && len(d.inflight.jobs[0].done) > 0 {
-			// Every worker has a frame and the oldest is ready: release
-			// it before reading further ahead, so that a slow source
-			// holds back no more than a frame per worker.
-			break
-		}
-		j, err := d.readFrame()
-		if err != nil {
-			d.fail(err)
+	var j *job
+	if !d.started {
+		d.started = true
+		if j = d.first(); j == nil {
 			return false
 		}
-		d.inflight.push(j)
-		if d.maxJobs == 1 {
-			d.open(j)
-			j.done <- struct{}{}
-		} else {
-			d.pool.submit(j)
-		}
+	} else {
+		j = <-d.ordered
 	}
-	j := d.inflight.pop()
+	if j.err != nil {
+		d.fail(j.err)
+		return false
+	}
 	<-j.done
 	if !j.ok {
 		d.fail(fmt.Errorf("%w: frame %d does not authenticate: the data was changed or the key is wrong", ErrAuthentication, j.seq))
@@ -161,13 +155,67 @@ func (d *Decoder) advance() bool {
 	return true
 }
 
-// Stop ends the worker goroutines of a Decoder that will not be read to the end.
-func (d *Decoder) Stop() { d.pool.stop() }
+// first reads the first frame on the caller's goroutine. A final frame (the
+// whole of a small message) is opened right here, with no goroutine
+// started; otherwise the frame goes to the workers and a goroutine starts
+// reading the rest.
+func (d *Decoder) first() *job {
+	j := &job{done: make(chan struct{}, 1)}
+	if j.err = d.readFrame(j); j.err != nil {
+		return j
+	}
+	if j.final {
+		d.open(j)
+		j.done <- struct{}{}
+		return j
+	}
+	d.free = make(chan *job, d.maxJobs)
+	d.ordered = make(chan *job, d.maxJobs)
+	d.pool.fn = d.open
+	d.pool.submit(j)
+	go d.readAhead()
+	return j
+}
+
+// readAhead reads frames after the first into free buffers, hands each to
+// the workers and queues it for release, until the final frame, a failure
+// or Stop. It owns the worker pool, and stops it on its way out.
+func (d *Decoder) readAhead() {
+	defer d.pool.stop()
+	made := 1 // the first frame's
+	for {
+		var j *job
+		select {
+		case j = <-d.free:
+		default:
+			if made < d.maxJobs {
+				made++
+				j = &job{done: make(chan struct{}, 1)}
+				break
+			}
+			select {
+			case j = <-d.free:
+			case <-d.stop:
+				return
+			}
+		}
+		if j.err = d.readFrame(j); j.err == nil {
+			d.pool.submit(j)
+		}
+		d.ordered <- j // never blocks: it has room for every buffer
+		if j.err != nil || j.final {
+			return
+		}
+	}
+}
+
+// Stop ends the goroutines of a Decoder that will not be read to the end.
+// A goroutine blocked reading src ends when that read returns.
+func (d *Decoder) Stop() { d.stopOnce.Do(func() { close(d.stop) }) }
 
 func (d *Decoder) fail(err error) {
 	d.err = err
-	d.pool.stop()
-	d.inflight = queue{}
+	d.Stop()
 }
 
 func truncated(what string) error {
@@ -190,20 +238,12 @@ func (d *Decoder) read(b []byte, what string, seq uint32) error {
 	return nil
 }
 
-// readFrame reads the next frame into a free job buffer and checks its
-// framing; opening it is left to the caller.
-func (d *Decoder) readFrame() (*job, error) {
-	var j *job
-	if len(d.free) > 0 {
-		j = d.free[len(d.free)-1]
-		d.free = d.free[:len(d.free)-1]
-	} else {
-		d.jobs++
-		j = &job{done: make(chan struct{}, 1)}
-	}
+// readFrame reads the next frame into j's buffer and checks its framing;
+// opening it is left to the caller.
+func (d *Decoder) readFrame(j *job) error {
 	j.final = false
 	if err := d.read(d.marker[:], "the body ends before its final frame", 0); err != nil {
-		return nil, err
+		return err
 	}
 	j.seq = binary.BigEndian.Uint32(d.marker[:])
 	j.grow(0, d.frameLen)
@@ -211,21 +251,20 @@ func (d *Decoder) readFrame() (*job, error) {
 		j.final = true
 		copy(j.buf, d.marker[:])
 		if err := d.read(j.buf[4:contentOff], "final frame header cut off", 0); err != nil {
-			return nil, err
+			return err
 		}
 		j.seq = binary.BigEndian.Uint32(j.buf[4:])
 		n := binary.BigEndian.Uint32(j.buf[20:])
 		if uint64(n) > uint64(d.frameLen) {
-			return nil, fmt.Errorf("%w: final frame of %d bytes is longer than the frame length %d", header.ErrMalformed, n, d.frameLen)
+			return fmt.Errorf("%w: final frame of %d bytes is longer than the frame length %d", header.ErrMalformed, n, d.frameLen)
 		}
 		j.n = int(n)
-		d.readDone = true
 	} else {
 		j.n = d.frameLen
 		copy(j.buf[regularOff:], d.marker[:])
 	}
 	if j.seq != d.seq {
-		return nil, fmt.Errorf("%w: frame %d where frame %d was expected (frames reordered, duplicated or missing)", ErrAuthentication, j.seq, d.seq)
+		return fmt.Errorf("%w: frame %d where frame %d was expected (frames reordered, duplicated or missing)", ErrAuthentication, j.seq, d.seq)
 	}
 	d.seq++
 	start := 12
@@ -239,7 +278,7 @@ func (d *Decoder) readFrame() (*job, error) {
 	// Decoder holds are bounded by its byte budget.
 	j.grow(j.n, d.frameLen)
 	if err := d.read(j.buf[start:contentOff+j.n+tagLen], "frame", j.seq); err != nil {
-		return nil, err
+		return err
 	}
-	return j, nil
+	return nil
 }

@@ -55,6 +55,7 @@ type job struct {
 	final bool
 	out   []byte // encrypt: the serialized frame; decrypt: the plaintext
 	ok    bool   // decrypt: the frame authenticated
+	err   error  // decrypt: reading the frame failed
 	aad   [maxAADLen]byte
 	done  chan struct{}
 }
