@@ -49,6 +49,9 @@ func StreamCaseNames(procs int) []string {
 	for _, w := range Workers(procs) {
 		names = append(names, fmt.Sprintf("mlseal-0x0478/frame=%s/workers=%d", def, w))
 	}
+	for _, w := range Workers(procs) {
+		names = append(names, fmt.Sprintf("mlseal-0x0478-decrypt/frame=%s/workers=%d", def, w))
+	}
 	names = append(names,
 		fmt.Sprintf("mlseal-0x0578/frame=%s/workers=%d", def, procs),
 		"esdk-0x0578/frame=4KiB",
