@@ -46,6 +46,7 @@ type config struct {
 	streamCount int
 	procs       int
 	stream      bool
+	interleave  bool
 	cli         bool
 	cliSize     int64
 	readme      string
@@ -54,6 +55,13 @@ type config struct {
 }
 
 func main() {
+	if os.Getenv(sealerEnv) != "" {
+		if err := seal(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "benchtable: sealer: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var c config
 	var short bool
 	var cliMiB int64
@@ -62,7 +70,8 @@ func main() {
 	flag.IntVar(&c.streamCount, "streamcount", 3, "runs of each streamed 1 GiB case (one iteration each)")
 	flag.IntVar(&c.procs, "cpu", runtime.NumCPU(), "GOMAXPROCS of the benchmarks: \"all cores\"")
 	flag.BoolVar(&c.stream, "stream", true, "run the streamed 1 GiB cases")
-	flag.BoolVar(&c.cli, "cli", true, "stream -clisize bytes through the mlseal command and measure its peak RSS")
+	flag.BoolVar(&c.interleave, "interleave", true, "run the targets' case and limit pairs alternately (limit, case, ...) and judge them on per-pair ratios")
+	flag.BoolVar(&c.cli, "cli", true, "run the mlseal command: -clisize bytes from a pipe to a pipe, and 1 GiB files encrypted and decrypted")
 	flag.Int64Var(&cliMiB, "clisize", 4096, "MiB streamed through the mlseal command")
 	flag.StringVar(&c.readme, "readme", "README.md", "Markdown `file` whose benchtable section is replaced; empty: none")
 	flag.StringVar(&c.svg, "svg", "throughput.svg", "chart `file` to write; empty: none")
@@ -120,6 +129,11 @@ func run(c *config) error {
 			if err := runBench(c, res, bin, benchRegexp("Benchmark"+full), "1x", c.streamCount); err != nil {
 				return err
 			}
+		}
+	}
+	if c.interleave {
+		if err := runPairs(c, res, bin); err != nil {
+			return err
 		}
 	}
 	if c.cli {
@@ -193,6 +207,7 @@ type results struct {
 	runs   map[string][]map[string]float64
 	skips  map[string]string
 	header map[string]string // goos, goarch, cpu, pkg of the test binary
+	pairs  map[string][]pairRun
 }
 
 func newResults(procs int) *results {
@@ -424,7 +439,7 @@ func runCLI(c *config, res *results, tmp string) error {
 		}
 		res.add(name, m)
 	}
-	return nil
+	return runCLIFiles(c, res, tmp, bin, key, cliEnv)
 }
 
 // patternReader repeats 256 KiB of fixed bytes.

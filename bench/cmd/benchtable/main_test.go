@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/xml"
 	"io"
 	"os"
@@ -73,11 +74,12 @@ func TestReport(t *testing.T) {
 			t.Errorf("the text table lacks %q", want)
 		}
 	}
-	if n := len(rep.targets); n != 12 {
+	if n := len(rep.targets); n != 18 {
 		t.Errorf("%d targets", n)
 	}
 	for _, tg := range rep.targets {
-		if tg.result == "not measured" && !strings.Contains(tg.what, "mlseal encrypt") {
+		// The sample has neither interleaved pairs nor command runs.
+		if tg.result == "not measured" && !strings.Contains(tg.what, "mlseal ") && !strings.Contains(tg.what, "interleaved") {
 			t.Errorf("target %q not measured", tg.what)
 		}
 	}
@@ -124,5 +126,52 @@ func TestBenchRegexp(t *testing.T) {
 	}
 	if got := parseName("SmallMessages/10000x4KiB/mlseal-0x0478/cached-key/workers=1/parallel=2"); got.msgSize != 4096 || got.workers != 2 || !got.parallel {
 		t.Errorf("%+v", got)
+	}
+}
+
+// TestPairRatios: a pair's ratio is the median of the ratios of runs made
+// in turn, not the ratio of the two medians, and the targets read it.
+func TestPairRatios(t *testing.T) {
+	r := newResults(2)
+	p := pairs(2)[1] // decrypt, 1 worker, against AES-GCM Open
+	for _, run := range [][2]float64{{90, 100}, {45, 50}, {190, 200}} {
+		r.addPair(p.name, p.limit, map[string]float64{"MB/s": run[0], "MB/cpu-s": run[0]}, map[string]float64{"MB/s": run[1], "MB/cpu-s": run[1]})
+	}
+	ratio, measured, ok := r.pairMeasured(p.name, p.limit)
+	if !ok || ratio != 0.9 || !strings.Contains(measured, "median of 3 interleaved pairs") || !strings.Contains(measured, "MB per CPU-second") {
+		t.Fatalf("ratio %v, %q, %v", ratio, measured, ok)
+	}
+	for _, tg := range pairTargets(r, 2) {
+		if strings.Contains(tg.what, "decrypt, 1 worker") && tg.result != "met" {
+			t.Errorf("%s: %s (%s)", tg.what, tg.result, tg.measured)
+		}
+	}
+}
+
+// TestCLITargets: the command's file cases are judged run by run.
+func TestCLITargets(t *testing.T) {
+	r := newResults(2)
+	for _, run := range [][4]float64{{500, 1000, 950, 800}, {250, 500, 480, 400}} {
+		r.add(cliSealer, map[string]float64{"MB/s": run[0]})
+		r.add(cliEncrypt, map[string]float64{"MB/s": run[1]})
+		r.add(cliDecrypt, map[string]float64{"MB/s": run[2], "peak-RSS-MiB": 30})
+		r.add(cliDecryptOut, map[string]float64{"MB/s": run[3], "peak-RSS-MiB": 70})
+	}
+	want := []string{"met", "missed by", "met", "met", "missed by 6 MiB"}
+	for i, tg := range cliTargets(r) {
+		if !strings.HasPrefix(tg.result, want[i]) {
+			t.Errorf("%s: %s (%s), want %s", tg.what, tg.result, tg.measured, want[i])
+		}
+	}
+}
+
+// TestSealer: the one-goroutine sealer seals 1 MiB at a time.
+func TestSealer(t *testing.T) {
+	var out bytes.Buffer
+	if err := seal(io.LimitReader(newPatternReader(), 3<<20+5), &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := 3<<20 + 5 + 4*16; out.Len() != want {
+		t.Fatalf("sealed %d bytes, want %d", out.Len(), want)
 	}
 }
