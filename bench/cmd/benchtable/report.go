@@ -355,7 +355,7 @@ func (rep *report) heading() []string {
 		fmt.Sprintf("CPU: %s, %d cores, GOMAXPROCS %d; %s; %s", e.cpu, e.cores, e.procs, e.goVersion, e.date),
 		fmt.Sprintf("In-memory benchmarks: -benchtime %s, median of %d; streamed 1 GiB cases and the command: one process each, median of %d; load average %s at the start, %s at the end",
 			e.benchtime, e.count, e.streamCount, e.loadStart, e.loadEnd),
-		"Targets marked interleaved or run in turn: the case and its limit ran alternately, each in its own process, and the ratio is the median of the per-pair ratios; MB/cpu-s is MB per second of the process's CPU time, which holds when the machine is shared",
+		"Targets marked interleaved or run in turn: the case and its limit ran alternately, each in its own process, and the ratio is the median of the per-pair ratios; MB/cpu-s is MB per second of the process's CPU time, which stays steady on a shared machine",
 	}
 }
 
