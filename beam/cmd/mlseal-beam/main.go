@@ -1,0 +1,178 @@
+// Command mlseal-beam runs an mlseal operation over a dataset as an Apache
+// Beam pipeline: on the Prism runner inside this process by default, or on
+// Dataflow, Flink or Spark with Beam's --runner flags.
+//
+//	mlseal-beam --op tokenize --policy policy.json --keyset tokens.keyset --key team.key \
+//	    --input 'data/*.csv' --output tokenized/
+//
+// Keys are passed as references (key files, kms:KEY, secretsmanager://...):
+// each worker loads them itself, so no key material enters the pipeline
+// that is sent to a runner. See the Beam section of the project's README
+// for the runners' flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/fileio"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/s3" // s3:// globs and --results
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	mbeam "github.com/mlseal/mlseal/beam"
+	"github.com/mlseal/mlseal/tokenize"
+)
+
+// list is a repeatable string flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
+
+var (
+	op          = flag.String("op", "", "operation: encrypt, decrypt, rewrap, tokenize or detokenize")
+	input       = flag.String("input", "", "inputs: a glob (data/*.csv, s3://bucket/raw/*.jsonl), a directory or an s3:// prefix")
+	output      = flag.String("output", "", "output directory or s3:// prefix")
+	policy      = flag.String("policy", "", "tokenize: policy `FILE` (JSON), read here and carried in the pipeline")
+	keyset      = flag.String("keyset", "", "tokenize: token keyset `FILE` or s3:// object, read by the workers")
+	format      = flag.String("format", "", "tokenize: record format csv, jsonl or parquet (default: from each input's extension)")
+	region      = flag.String("aws_region", "", "AWS `REGION` of KMS keys named without an ARN, Secrets Manager and S3 (default: AWS_REGION)")
+	kmsEndpoint = flag.String("kms_endpoint", "", "AWS KMS endpoint `URL` (default: AWS_ENDPOINT_URL_KMS or the profile's)")
+	kmsTimeout  = flag.Duration("kms_timeout", mbeam.DefaultKMSTimeout, "give up on an AWS KMS call, retries included, after `DURATION`")
+	force       = flag.Bool("force", false, "replace existing outputs")
+	failFast    = flag.Bool("fail_on_error", false, "fail the pipeline on the first failed item, instead of reporting it")
+	results     = flag.String("results", "", "write one JSON line per item to `FILE` (local or s3://)")
+	keys        list
+)
+
+func init() {
+	flag.Var(&keys, "key", "key `REF` (repeatable): a key file, kms:KEY or secretsmanager://NAME")
+	register.Function1x1(metadataPath)
+}
+
+func metadataPath(m fileio.FileMetadata) string { return m.Path }
+
+func main() {
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: mlseal-beam --op OP --input IN --output OUT --key REF [flags]\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	beam.Init()
+	if err := run(context.Background()); err != nil {
+		fmt.Fprintf(os.Stderr, "mlseal-beam: error: %v\n", err)
+		var failed *failedItems
+		if errors.As(err, &failed) {
+			os.Exit(4)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	if *input == "" || *output == "" {
+		return errors.New("--input and --output are required")
+	}
+	k := mbeam.Keys{Refs: keys, Region: *region, KMSEndpoint: *kmsEndpoint, KMSTimeout: *kmsTimeout}
+	storage := mbeam.Storage{S3Region: *region}
+	p, s := beam.NewPipelineWithRoot()
+	names := beam.ParDo(s, metadataPath, fileio.MatchFiles(s, globOf(*input)))
+	var res beam.PCollection
+	switch *op {
+	case "tokenize", "detokenize":
+		if *policy == "" || *keyset == "" {
+			return errors.New("--op tokenize needs --policy FILE and --keyset FILE")
+		}
+		pol, err := tokenize.LoadPolicy(*policy)
+		if err != nil {
+			return err
+		}
+		opts := mbeam.FileOptions{
+			Policy: pol, Keys: mbeam.TokenKeys{Keyset: *keyset, Keys: k}, Format: tokenize.Format(*format),
+			Output: *output, Root: rootOf(*input), Overwrite: *force, FailOnError: *failFast, Storage: storage,
+		}
+		if err := opts.Keys.Keys.Check(); err != nil {
+			return err
+		}
+		if *op == "tokenize" {
+			res = mbeam.TokenizeFiles(s, names, opts)
+		} else {
+			res = mbeam.DetokenizeFiles(s, names, opts)
+		}
+	case "":
+		return errors.New("--op is required: encrypt, decrypt, rewrap, tokenize or detokenize")
+	default:
+		return fmt.Errorf("unknown --op %q: want encrypt, decrypt, rewrap, tokenize or detokenize", *op)
+	}
+	if *results != "" {
+		textio.Write(s, *results, mbeam.ResultsJSON(s, res))
+	}
+	mbeam.CountResults(s, res)
+
+	start := time.Now()
+	pr, err := beamx.RunWithMetrics(ctx, p)
+	if err != nil {
+		return err
+	}
+	return summarize(pr, time.Since(start))
+}
+
+// globOf turns a directory or prefix into a glob of what it holds.
+func globOf(in string) string {
+	if strings.ContainsAny(in, "*?[") {
+		return in
+	}
+	if strings.HasSuffix(in, "/") {
+		return in + "*"
+	}
+	if fi, err := os.Stat(in); err == nil && fi.IsDir() {
+		return strings.TrimSuffix(in, "/") + "/*"
+	}
+	return in
+}
+
+// rootOf is the part of the input's names that outputs leave out: the
+// directory part before the first glob character.
+func rootOf(in string) string {
+	g := globOf(in)
+	if i := strings.IndexAny(g, "*?["); i >= 0 {
+		g = g[:i]
+	}
+	if i := strings.LastIndex(g, "/"); i >= 0 {
+		return g[:i]
+	}
+	return ""
+}
+
+type failedItems struct{ n int64 }
+
+func (e *failedItems) Error() string { return fmt.Sprintf("%d items failed (see --results)", e.n) }
+
+// summarize prints the counters the transforms keep, and fails when an
+// item failed.
+func summarize(pr beam.PipelineResult, elapsed time.Duration) error {
+	if pr == nil {
+		return nil
+	}
+	c := map[string]int64{}
+	for _, r := range pr.Metrics().Query(func(r metrics.SingleResult) bool { return r.Namespace() == mbeam.MetricsNamespace }).Counters() {
+		c[r.Name()] += r.Result()
+	}
+	mb := float64(c["bytes_in"]) / 1e6
+	fmt.Fprintf(os.Stderr, "mlseal-beam: %s: %d done, %d failed; %.1f MB in, %.1f MB out in %.1fs (%.1f MB/s)\n",
+		*op, c["items_done"], c["items_failed"], mb, float64(c["bytes_out"])/1e6, elapsed.Seconds(), mb/elapsed.Seconds())
+	if c["items_failed"] > 0 {
+		return &failedItems{c["items_failed"]}
+	}
+	return nil
+}

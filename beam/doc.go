@@ -1,0 +1,2 @@
+// Package beam runs mlseal's dataset operations as Apache Beam transforms.
+package beam
