@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -233,24 +232,6 @@ func batchDecryptMaterials(opts *envelope.DecryptOptions, keys []loadedKey, inpu
 	}
 	opts.Materials, opts.Keyring = mm, nil
 	return nil
-}
-
-// sizeHint is the length of an input that is a regular file, else 0
-// (unknown), for EncryptOptions.SizeHint.
-func sizeHint(r io.Reader) int64 {
-	f, ok := r.(*os.File)
-	if !ok {
-		return 0
-	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		return 0
-	}
-	off, err := f.Seek(0, io.SeekCurrent)
-	if err != nil || off > fi.Size() {
-		return 0
-	}
-	return fi.Size() - off
 }
 
 // deadlineKeyring bounds everything its keyring does for one message by

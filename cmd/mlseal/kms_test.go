@@ -457,3 +457,44 @@ func TestKMSNoRegion(t *testing.T) {
 		}
 	}
 }
+
+// TestKMSBatchParallelJobs checks that parallel items share data keys: at
+// --jobs 1, 4 and 16 a batch costs 1 GenerateDataKey, and decrypting 1
+// Decrypt per distinct wrapped key. KMS answers after 100 ms, so that the
+// parallel items all miss the cache while the first call is in flight.
+func TestKMSBatchParallelJobs(t *testing.T) {
+	e := newKMSEnv(t)
+	arn := e.srv.CreateKey("us-east-1")
+	e.srv.SetLatency(100 * time.Millisecond)
+	var names []string
+	for i := range 32 {
+		n := fmt.Sprintf("f%02d.txt", i)
+		e.write(n, []byte(n))
+		names = append(names, n)
+	}
+	for _, jobs := range []string{"1", "4", "16"} {
+		enc, dec := "enc"+jobs, "dec"+jobs
+		for _, d := range []string{enc, dec} {
+			if err := os.Mkdir(e.path(d), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.srv.ResetCalls()
+		// Two batches of 16 files, each with its own context: two data keys.
+		e.ok(nil, append([]string{"encrypt", "-j", jobs, "-k", "kms:" + arn, "-c", "half=a", "-o", enc + "/"}, names[:16]...)...)
+		e.ok(nil, append([]string{"encrypt", "-j", jobs, "-k", "kms:" + arn, "-c", "half=b", "-o", enc + "/"}, names[16:]...)...)
+		if got := e.srv.Calls(kmstest.OpGenerateDataKey); got != 2 {
+			t.Fatalf("--jobs %s: %d GenerateDataKey calls for two batches, want 2", jobs, got)
+		}
+		e.srv.ResetCalls()
+		e.ok(nil, "decrypt", "-j", jobs, "-k", "kms:"+arn, "-o", dec+"/", enc+"/")
+		if got := e.srv.Calls(kmstest.OpDecrypt); got != 2 {
+			t.Fatalf("--jobs %s: %d Decrypt calls for 32 files under 2 wrapped keys, want 2", jobs, got)
+		}
+		for _, n := range names {
+			if string(e.read(filepath.Join(dec, n))) != n {
+				t.Fatalf("--jobs %s: %s did not round-trip", jobs, n)
+			}
+		}
+	}
+}
