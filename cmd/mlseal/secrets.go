@@ -39,9 +39,9 @@ const refHelp = `References:
   secretsmanager://NAME-OR-ARN[?stage=STAGE | ?version-id=ID][#KEY]
       AWS Secrets Manager; AWSCURRENT unless ?stage= (AWSPREVIOUS, ...) or
       ?version-id= is given.
-  ssm://NAME[?version=N | ?label=LABEL][#KEY]
-      SSM Parameter Store, SecureString decrypted; a hierarchical name keeps
-      its slash: ssm:///prod/db/password.
+  ssm://NAME[?version=N | ?label=LABEL][&decrypt=false][#KEY]
+      SSM Parameter Store, SecureString decrypted (unless decrypt=false); a
+      hierarchical name keeps its slash: ssm:///prod/db/password.
   env://VARIABLE[#KEY]     an environment variable of mlseal
   file://PATH[#KEY]        a file: file:///abs/path or file://relative/path
   #KEY picks a member of a JSON value: #password, #db.password, #hosts.0.
@@ -86,7 +86,7 @@ and files by reference, and hand them to jobs without printing them.
 	pf.StringVar(&opts.aws.SecretsManagerEndpoint, "secretsmanager-endpoint", "", "Secrets Manager endpoint `URL` (a VPC interface endpoint)")
 	pf.StringVar(&opts.aws.SSMEndpoint, "ssm-endpoint", "", "SSM endpoint `URL` (a VPC interface endpoint)")
 	pf.DurationVar(&opts.timeout, "timeout", defaultSecretsTimeout,
-		"bound on fetching from AWS as a whole, retries included (`DURATION`; serve: on each fetch)")
+		"bound on fetching from AWS as a whole, retries included (serve: on each fetch)")
 	cmd.AddCommand(a.secretsGetCmd(opts), a.secretsExecCmd(opts), a.secretsServeCmd(opts))
 	return cmd
 }
@@ -141,6 +141,11 @@ characters are refused: redirect them to a file or a pipe.
 
 IAM: secretsmanager:GetSecretValue on the secret, or ssm:GetParameter on the
 parameter, and kms:Decrypt on a customer managed key that encrypts it.
+
+Examples:
+  mlseal secrets get secretsmanager://prod/db#password
+  mlseal secrets get ssm:///prod/api/token > token.txt
+  mlseal secrets get --json secretsmanager://prod/db?stage=AWSPREVIOUS
 
 ` + refHelp,
 		Args: cobra.ExactArgs(1),
@@ -272,6 +277,11 @@ Exit status: CMD's own, or 128+N when CMD is killed by signal N;
   125  mlseal failed (bad flags, a secret could not be fetched, ...)
   126  CMD was found but could not be run
   127  CMD was not found
+
+Examples:
+  mlseal secrets exec --env DB_PASSWORD=secretsmanager://prod/db#password -- python prep.py
+  mlseal secrets exec --env-file job.env --file TLS_KEY=secretsmanager://prod/tls -- ./train.sh
+  mlseal secrets --timeout 10s exec --pristine --env TOKEN=ssm:///prod/api/token -- env
 
 ` + refHelp,
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
