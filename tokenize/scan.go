@@ -499,7 +499,8 @@ func walkLeaves(path string, v any, f func(path, v string)) {
 // found), keyed by the first field named like an id; scan for free text
 // and for fields whose values hold PII of several kinds; redaction for
 // credentials, found at any confidence. No field is given on_invalid
-// "pass". Review it before use.
+// "pass". A field that a policy cannot name ("", ".") is left out. Review
+// it before use.
 func (r *ScanReport) Policy() *Policy {
 	p := &Policy{Version: 1}
 	entity := ""
@@ -511,7 +512,9 @@ func (r *ScanReport) Policy() *Policy {
 		}
 	}
 	for _, f := range r.Fields {
-		if fl, ok := starterField(f, entity); ok {
+		// A field the policy cannot name (a CSV column called "" or ".")
+		// is left out; the report still shows what it holds.
+		if fl, ok := starterField(f, entity); ok && fl.validate() == nil {
 			p.Fields = append(p.Fields, fl)
 		}
 	}
