@@ -24,6 +24,11 @@ func (j *Job) attempt(ctx context.Context, it *Item, r *Result) (err error) {
 	}
 	wd, stopWatch := watch(limit, cancel)
 	defer stopWatch()
+	// The output's check is part of the attempt: a store that stops
+	// answering stalls it like a transfer.
+	if err := j.checkOutput(ctx, it, r); err != nil || r.Status != "" {
+		return why(ctx, parent, err)
+	}
 	t := &Task{Item: it, Result: r, job: j, ctx: ctx, watch: wd}
 	err = j.opts.Operation.Apply(ctx, t)
 	if t.in != nil {
@@ -33,11 +38,7 @@ func (j *Job) attempt(ctx context.Context, it *Item, r *Result) (err error) {
 		err = ctx.Err()
 	}
 	if err != nil {
-		// Say why the attempt's context ended, when it did: a stall, the
-		// item's deadline, or the job's own cancellation.
-		if cause := context.Cause(ctx); ctx.Err() != nil && parent.Err() == nil && cause != nil && !errors.Is(err, cause) {
-			err = fmt.Errorf("%w (%v)", cause, err)
-		}
+		err = why(ctx, parent, err)
 		if t.out != nil {
 			if aerr := t.out.abort(err); aerr != nil {
 				err = errors.Join(err, aerr)
@@ -65,4 +66,17 @@ func (j *Job) attempt(ctx context.Context, it *Item, r *Result) (err error) {
 		return err
 	}
 	return nil
+}
+
+// why says why an attempt's context ended, when it did and the error does
+// not say so: a stall or the item's deadline (not the job's own
+// cancellation, which the caller knows).
+func why(ctx, parent context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if cause := context.Cause(ctx); ctx.Err() != nil && parent.Err() == nil && cause != nil && !errors.Is(err, cause) {
+		return fmt.Errorf("%w (%v)", cause, err)
+	}
+	return err
 }

@@ -275,9 +275,6 @@ func (j *Job) attempts(ctx context.Context, it *Item, r *Result) error {
 	if it.Refused != "" {
 		return &nameError{it.Name, it.Refused}
 	}
-	if err := j.checkOutput(ctx, it, r); err != nil || r.Status != "" {
-		return err
-	}
 	for attempt := 0; ; attempt++ {
 		r.Attempts = attempt + 1
 		err := j.attempt(ctx, it, r)
@@ -293,6 +290,11 @@ func (j *Job) attempts(ctx context.Context, it *Item, r *Result) error {
 // (and, with a manifest, recognises outputs a killed run wrote); a
 // program calls CheckOutput to fail early, before costly preparations.
 func (j *Job) CheckOutput(ctx context.Context, it *Item) error {
+	if d := j.opts.StallTimeout; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	return j.checkOutput(ctx, it, nil)
 }
 

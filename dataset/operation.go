@@ -76,7 +76,13 @@ func (t *Task) Open() (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.in = c
+	// A read blocked on a pipe, a FIFO or a stalled download returns once
+	// the attempt is cancelled (stalled, past its deadline, stopped).
+	stop := context.AfterFunc(t.ctx, func() { c.Close() })
+	t.in = closerFunc(func() error {
+		stop()
+		return c.Close()
+	})
 	return &watchedReader{r: r, w: t.watch, job: t.job, item: t.Item}, nil
 }
 

@@ -83,8 +83,9 @@ func (j *Job) Plan(ctx context.Context) ([]*Item, error) {
 			if err != nil {
 				return nil, err
 			}
-			info, err := c.Head(ctx, in.Bucket, in.Key)
-			if err != nil {
+			wctx, _, end := j.watched(ctx)
+			info, err := c.Head(wctx, in.Bucket, in.Key)
+			if err = end(err); err != nil {
 				return nil, err
 			}
 			items = append(items, &Item{In: in, Name: path.Base(in.Key), Size: info.Size, ETag: info.ETag, ModTime: info.LastModified})
@@ -127,7 +128,9 @@ func (j *Job) planPrefix(ctx context.Context, in Location, items []*Item) ([]*It
 		return nil, err
 	}
 	n := len(items)
-	err = c.List(ctx, in.Bucket, in.Key, func(o s3io.ObjectInfo) error {
+	wctx, touch, end := j.watched(ctx)
+	err = c.List(wctx, in.Bucket, in.Key, func(o s3io.ObjectInfo) error {
+		touch()
 		if strings.HasSuffix(o.Key, "/") {
 			return nil // a folder marker
 		}
@@ -138,7 +141,7 @@ func (j *Job) planPrefix(ctx context.Context, in Location, items []*Item) ([]*It
 		})
 		return nil
 	})
-	if err != nil {
+	if err = end(err); err != nil {
 		return nil, err
 	}
 	if len(items) == n {

@@ -110,7 +110,7 @@ func (t *Task) OpenReaderAt() (io.ReaderAt, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if f, ok := t.in.(*os.File); ok && f != os.Stdin {
+	if f, ok := r.(*watchedReader).r.(*os.File); ok && f != os.Stdin {
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 			return f, fi.Size(), nil
 		}

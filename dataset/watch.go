@@ -74,3 +74,17 @@ func (w *watchedWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// watched returns a context for S3 calls outside an item (planning) that
+// is cancelled when they make no progress for StallTimeout: touch reports
+// progress, and end stops the watch and explains err if it was the cause.
+func (j *Job) watched(ctx context.Context) (wctx context.Context, touch func(), end func(error) error) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	wd, stop := watch(j.opts.StallTimeout, cancel)
+	return wctx, wd.touch, func(err error) error {
+		stop()
+		err = why(wctx, ctx, err)
+		cancel(nil)
+		return err
+	}
+}
