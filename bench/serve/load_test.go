@@ -1,0 +1,278 @@
+// Package serve is the load benchmark of `mlseal secrets serve`: the
+// command, started as users start it, against its floor, a bare net/http
+// server that answers every request with the same JSON bytes. Both run in
+// processes of their own, fed by one load generator in this process, so
+// that each server's CPU time is its own (from /proc/PID/stat).
+//
+// Run it inside bench/:
+//
+//	go test ./serve -run '^$' -bench . -benchtime 1x [-serve.duration 3s]
+//
+// Each client count runs the floor, then serve, then the floor again and
+// serve again, and reports the better of each pair's two runs, so that a
+// burst of other load on a shared machine hits both alike. Reported per
+// case: req/s, p50-ms and p99-ms of the request latency seen by the
+// clients, cpu-s/1000req of the server process, and for serve x-floor,
+// its requests per second over the floor's.
+package serve
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mlseal/mlseal/internal/testserver/awssecrets"
+)
+
+var duration = flag.Duration("serve.duration", 3*time.Second, "how long each run puts load on a server")
+
+const token = "bench-token-0123456789abcdef"
+
+// path is what every client asks for: a cached secret.
+const path = "/secretsmanager/get?secretId=prod%2Fdb"
+
+func TestMain(m *testing.M) {
+	if body := os.Getenv("MLSEAL_SERVE_FLOOR_BODY"); body != "" {
+		floor(body)
+		return
+	}
+	awssecrets.Setenv()
+	os.Exit(m.Run())
+}
+
+// floor serves the JSON in the file body with a bare net/http server on a
+// loopback port, which it prints, until it is killed.
+func floor(body string) {
+	b, err := os.ReadFile(body)
+	if err != nil {
+		panic(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(ln.Addr())
+	http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(b)
+	}))
+}
+
+// server is a process under load.
+type server struct {
+	addr string
+	cmd  *exec.Cmd
+}
+
+func start(b *testing.B, cmd *exec.Cmd, addrFrom func(line string) string) *server {
+	b.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 2)
+	for _, r := range []io.Reader{stdout, stderr} {
+		go func() {
+			buf := make([]byte, 512)
+			n, _ := io.ReadAtLeast(r, buf, 1)
+			lines <- string(buf[:n])
+			io.Copy(io.Discard, r)
+		}()
+	}
+	for {
+		select {
+		case l := <-lines:
+			if a := addrFrom(l); a != "" {
+				return &server{addr: a, cmd: cmd}
+			}
+		case <-time.After(30 * time.Second):
+			b.Fatal("the server did not start")
+		}
+	}
+}
+
+// cpu returns the CPU time the process has used.
+func (s *server) cpu(b *testing.B) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name in parentheses: utime and stime are
+	// the 14th and 15th fields of the line, in clock ticks (100 a second).
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * 10 * time.Millisecond
+}
+
+type result struct {
+	rps, p50, p99, cpuPer1000 float64
+	errors                    int
+}
+
+// load runs clients for d against s, each with one keep-alive connection
+// making one request after another.
+func load(b *testing.B, s *server, clients int, d time.Duration) result {
+	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	url := "http://" + s.addr + path
+	lat := make([][]time.Duration, clients)
+	errs := make([]int, clients)
+	cpu0 := s.cpu(b)
+	begin := time.Now()
+	end := begin.Add(d)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Header.Set("X-Aws-Parameters-Secrets-Token", token)
+			for t0 := time.Now(); t0.Before(end); t0 = time.Now() {
+				resp, err := client.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						err = errors.New(resp.Status)
+					}
+				}
+				if err != nil {
+					errs[i]++
+					continue
+				}
+				lat[i] = append(lat[i], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(begin)
+	cpu := s.cpu(b) - cpu0
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	r := result{errors: 0}
+	for _, e := range errs {
+		r.errors += e
+	}
+	if len(all) == 0 {
+		b.Fatalf("no request succeeded (%d errors)", r.errors)
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	r.rps = float64(len(all)) / elapsed.Seconds()
+	r.p50 = ms(all[len(all)/2])
+	r.p99 = ms(all[len(all)*99/100])
+	r.cpuPer1000 = cpu.Seconds() / float64(len(all)) * 1000
+	return r
+}
+
+func best(a, b result) result {
+	if b.rps > a.rps {
+		return b
+	}
+	return a
+}
+
+func report(b *testing.B, r result) {
+	b.ReportMetric(r.rps, "req/s")
+	b.ReportMetric(r.p50, "p50-ms")
+	b.ReportMetric(r.p99, "p99-ms")
+	b.ReportMetric(r.cpuPer1000, "cpu-s/1000req")
+	b.ReportMetric(float64(r.errors), "errors")
+	b.ReportMetric(0, "ns/op")
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// BenchmarkServe puts 1, 16, 64 and 256 clients on the floor and on
+// `mlseal secrets serve`, interleaved.
+func BenchmarkServe(b *testing.B) {
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "mlseal")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/mlseal")
+	build.Dir = filepath.Join("..", "..") // the repository's root, from bench/serve
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building mlseal: %v\n%s", err, out)
+	}
+	sm := awssecrets.NewSecretsManager(b)
+	sm.Put("prod/db", `{"username":"app","password":"Pa55-w0rd-for-the-benchmark","host":"db.internal","port":5432}`)
+
+	cmd := exec.Command(bin, "secrets", "serve", "--listen", "127.0.0.1:0", "--secretsmanager-endpoint", sm.URL)
+	cmd.Env = awssecrets.Environ(os.Environ(), "AWS_SESSION_TOKEN="+token)
+	srv := start(b, cmd, func(l string) string {
+		_, a, ok := strings.Cut(l, "on http://")
+		a, _, _ = strings.Cut(a, " ")
+		if !ok {
+			return ""
+		}
+		return a
+	})
+	// The floor answers with serve's own bytes.
+	req, _ := http.NewRequest("GET", "http://"+srv.addr+path, nil)
+	req.Header.Set("X-Aws-Parameters-Secrets-Token", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("serve: %s %s", resp.Status, body)
+	}
+	bodyFile := filepath.Join(dir, "body.json")
+	os.WriteFile(bodyFile, body, 0o600)
+	self, _ := os.Executable()
+	fcmd := exec.Command(self)
+	fcmd.Env = append(os.Environ(), "MLSEAL_SERVE_FLOOR_BODY="+bodyFile)
+	fl := start(b, fcmd, func(l string) string { return strings.TrimSpace(strings.SplitN(l, "\n", 2)[0]) })
+
+	b.Logf("load average %s at the start; %v a run; body %d bytes", loadavg(), *duration, len(body))
+	for _, clients := range []int{1, 16, 64, 256} {
+		var f, s result
+		for i := range 2 {
+			rf := load(b, fl, clients, *duration)
+			rs := load(b, srv, clients, *duration)
+			if i == 0 {
+				f, s = rf, rs
+			} else {
+				f, s = best(f, rf), best(s, rs)
+			}
+		}
+		b.Run(fmt.Sprintf("clients=%d/floor", clients), func(b *testing.B) { report(b, f) })
+		b.Run(fmt.Sprintf("clients=%d/serve", clients), func(b *testing.B) {
+			report(b, s)
+			b.ReportMetric(s.rps/f.rps, "x-floor")
+		})
+	}
+	if sm.Calls("GetSecretValue") != 1 {
+		b.Errorf("%d GetSecretValue calls, want 1 (cached)", sm.Calls("GetSecretValue"))
+	}
+	b.Logf("load average %s at the end", loadavg())
+}
