@@ -315,3 +315,13 @@ func TestLocalHostileNames(t *testing.T) {
 		t.Errorf("with FollowSymlinks: %+v", r)
 	}
 }
+
+// exampleKeyring is a raw AES key for the examples: real jobs use a KMS
+// key or a key file (envelope/keyfile).
+func exampleKeyring() envelope.Keyring {
+	kr, err := rawaes.New("example", "key", bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		panic(err)
+	}
+	return kr
+}
