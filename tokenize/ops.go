@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -517,4 +519,66 @@ func fpeASCII[S ~string | ~[]byte](o *fieldOp, dst []byte, v S, decrypt bool) ([
 		b[p] = byte(o.alpha.runes[nums[k]])
 	}
 	return dst, nil
+}
+
+// fpeInt encrypts (or decrypts) the decimal digits of x with FF1, keeping
+// its sign and its number of digits, so that the result fits the column
+// (int32 when is32, else int64): FF1 is applied again while its result has
+// a leading zero or is out of range ("cycle walking"), which keeps it a
+// permutation of the numbers of that many digits that fit. The tweak is
+// the domain and a zero byte, as for strings.
+func (o *fieldOp) fpeInt(x int64, is32, decrypt bool) (int64, error) {
+	if decrypt && o.ambiguous {
+		return 0, fmt.Errorf("%w: the keyset holds %d PRF keys and FF1 tokens do not say which made them; set prf_key_id in the policy", ErrKeyVersion, len(o.ks.prfs.PRFs))
+	}
+	neg := x < 0
+	u := uint64(x)
+	if neg {
+		u = -u
+	}
+	limit := uint64(math.MaxInt64)
+	if is32 {
+		limit = math.MaxInt32
+	}
+	if neg {
+		limit++
+	}
+	var buf [20]byte
+	digits := strconv.AppendUint(buf[:0], u, 10)
+	n := len(digits)
+	if n < o.ff1.MinLen() {
+		return 0, fmt.Errorf("%w: %d has %d digits; FF1 needs at least %d for a domain of %d values", ErrValue, x, n, o.ff1.MinLen(), ff1.MinDomain)
+	}
+	var numBuf [20]uint16
+	nums := numBuf[:n]
+	for i, d := range digits {
+		nums[i] = uint16(d - '0')
+	}
+	var tweakBuf [128]byte
+	tweak := append(append(tweakBuf[:0], o.domain...), 0)
+	for {
+		var err error
+		if decrypt {
+			err = o.ff1.Decrypt(nums, nums, tweak)
+		} else {
+			err = o.ff1.Encrypt(nums, nums, tweak)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrValue, err)
+		}
+		if nums[0] == 0 {
+			continue
+		}
+		var v uint64
+		for _, d := range nums {
+			v = v*10 + uint64(d)
+		}
+		if v > limit {
+			continue
+		}
+		if neg {
+			return int64(-v), nil
+		}
+		return int64(v), nil
+	}
 }

@@ -4,24 +4,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 )
-
-// parquetBatch is the rows read and transformed at a time.
-const parquetBatch = 1024
 
 // TokenizeParquet reads a Parquet file from src (size bytes) and writes it
 // to dst with the policy's fields transformed, row group by row group, with
 // the schema, compression and key-value metadata kept. Fields are columns
 // by path (group and column names joined by "."; the "list.element" levels
-// of lists are left out). Policy fields must be string (BYTE_ARRAY)
-// columns, since tokens are text; nulls stay null. Memory holds one row
-// group of the output, as Parquet writers must. Options.Rejects and
-// Workers do not apply: the first bad value stops the run with a
-// *RecordError whose Record is the 1-based row number. It does not close
-// dst.
+// of lists are left out); nulls stay null. Policy fields are string
+// (BYTE_ARRAY) columns, with two exceptions: date-shift also moves DATE and
+// TIMESTAMP columns, and fpe also encrypts the digits of INT32 and INT64
+// columns (see FORMAT.md); other columns are refused with the reason.
+// Options.Workers row groups are read and transformed at once (GOMAXPROCS
+// when zero), and written in order, so memory holds about Workers + 1 row
+// groups. Options.Rejects does not apply: the first bad value stops the
+// run with a *RecordError whose Record is the 1-based row number. It does
+// not close dst.
 func (t *Tokenizer) TokenizeParquet(dst io.Writer, src io.ReaderAt, size int64, opts Options) (Stats, error) {
 	return t.runParquet(dst, src, size, opts, false)
 }
@@ -44,6 +47,84 @@ func parquetFieldName(path []string) string {
 	return strings.Join(parts, ".")
 }
 
+// A parquetColumn is how one leaf column is transformed.
+type parquetColumn struct {
+	op     *fieldOp
+	kind   parquet.Kind
+	entity int           // the date-shift entity's column, or -1
+	unit   time.Duration // a TIMESTAMP column's unit; 0 for others
+	date   bool          // a DATE column
+}
+
+// parquetColumns matches the policy's fields to the schema's columns.
+func (t *Tokenizer) parquetColumns(schema *parquet.Schema) ([]parquetColumn, error) {
+	paths := schema.Columns()
+	cols := make([]parquetColumn, len(paths))
+	index := map[string]int{}
+	for i, path := range paths {
+		index[parquetFieldName(path)] = i
+		cols[i].entity = -1
+	}
+	for _, o := range t.ops {
+		i, ok := index[o.f.Name]
+		if !ok {
+			if o.f.Optional {
+				continue
+			}
+			return nil, fmt.Errorf("%w: the policy names field %q, which the Parquet schema lacks", ErrPolicy, o.f.Name)
+		}
+		leaf, _ := schema.Lookup(paths[i]...)
+		c := &cols[i]
+		c.op, c.kind = o, leaf.Node.Type().Kind()
+		var logical any
+		if lt := leaf.Node.Type().LogicalType(); lt != nil {
+			logical = lt.Value
+		}
+		switch lt := logical.(type) {
+		case *format.DateType:
+			c.date = true
+		case *format.TimestampType:
+			c.unit = lt.Unit.Value.Duration()
+		}
+		if o.f.Op == OpRedact && o.f.Drop {
+			return nil, fmt.Errorf("%w: field %q: drop is not supported for Parquet; use replace", ErrPolicy, o.f.Name)
+		}
+		switch {
+		case c.kind == parquet.ByteArray:
+		case o.f.Op == OpDateShift && (c.date && c.kind == parquet.Int32 || c.unit != 0 && c.kind == parquet.Int64):
+		case o.f.Op == OpFPE && (c.kind == parquet.Int32 || c.kind == parquet.Int64) && !c.date && c.unit == 0:
+			if o.f.Alphabet != "digits" || o.keepLast != 0 {
+				return nil, fmt.Errorf("%w: field %q is an integer (%s) column: fpe encrypts its digits, so it needs alphabet digits and no keep_last", ErrPolicy, o.f.Name, c.kind)
+			}
+		case o.f.Op == OpDateShift:
+			return nil, fmt.Errorf("%w: field %q is a %s column without a DATE or TIMESTAMP type; date-shift moves strings in a layout, DATE and TIMESTAMP columns", ErrPolicy, o.f.Name, c.kind)
+		case o.f.Op == OpFPE:
+			return nil, fmt.Errorf("%w: field %q is a %s column; fpe encrypts strings and the digits of INT32 and INT64 columns", ErrPolicy, o.f.Name, c.kind)
+		default:
+			return nil, fmt.Errorf("%w: field %q is a %s column; %s transforms string (BYTE_ARRAY) columns only, since its tokens are text", ErrPolicy, o.f.Name, c.kind, o.f.Op)
+		}
+		if o.f.Op == OpDateShift {
+			e, ok := index[o.f.Entity]
+			if !ok {
+				return nil, fmt.Errorf("%w: field %q: its entity %q is not a column", ErrPolicy, o.f.Name, o.f.Entity)
+			}
+			c.entity = e
+		}
+	}
+	return cols, nil
+}
+
+// A parquetGroup is one row group read and transformed by a worker.
+type parquetGroup struct {
+	rg    parquet.RowGroup
+	first int64 // rows before it
+	rows  []parquet.Row
+	arena []byte // the transformed values
+	err   error
+	n     *valueCounts
+	done  chan struct{}
+}
+
 func (t *Tokenizer) runParquet(dst io.Writer, src io.ReaderAt, size int64, opts Options, detok bool) (Stats, error) {
 	var st Stats
 	if opts.Rejects != nil {
@@ -54,39 +135,10 @@ func (t *Tokenizer) runParquet(dst io.Writer, src io.ReaderAt, size int64, opts 
 		return st, fmt.Errorf("%w: not a Parquet file: %v", ErrMalformed, err)
 	}
 	schema := f.Schema()
-	cols := schema.Columns()
-	ops := make([]*fieldOp, len(cols))
-	entity := make([]int, len(cols))
-	index := map[string]int{}
-	for i, path := range cols {
-		index[parquetFieldName(path)] = i
+	cols, err := t.parquetColumns(schema)
+	if err != nil {
+		return st, err
 	}
-	for _, o := range t.ops {
-		i, ok := index[o.f.Name]
-		if !ok {
-			if o.f.Optional {
-				continue
-			}
-			return st, fmt.Errorf("%w: the policy names field %q, which the Parquet schema lacks", ErrPolicy, o.f.Name)
-		}
-		leaf, _ := schema.Lookup(cols[i]...)
-		if k := leaf.Node.Type().Kind(); k != parquet.ByteArray {
-			return st, fmt.Errorf("%w: field %q is a %s column; tokenize transforms string (BYTE_ARRAY) columns only", ErrPolicy, o.f.Name, k)
-		}
-		if o.f.Op == OpRedact && o.f.Drop {
-			return st, fmt.Errorf("%w: field %q: drop is not supported for Parquet; use replace", ErrPolicy, o.f.Name)
-		}
-		ops[i] = o
-		entity[i] = -1
-		if o.f.Op == OpDateShift {
-			e, ok := index[o.f.Entity]
-			if !ok {
-				return st, fmt.Errorf("%w: field %q: its entity %q is not a column", ErrPolicy, o.f.Name, o.f.Entity)
-			}
-			entity[i] = e
-		}
-	}
-
 	wopts := []parquet.WriterOption{schema}
 	md := f.Metadata()
 	if len(md.RowGroups) > 0 && len(md.RowGroups[0].Columns) > 0 {
@@ -96,39 +148,55 @@ func (t *Tokenizer) runParquet(dst io.Writer, src io.ReaderAt, size int64, opts 
 		wopts = append(wopts, parquet.KeyValueMetadata(kv.Key, kv.Value))
 	}
 	w := parquet.NewWriter(dst, wopts...)
-	buf := make([]parquet.Row, parquetBatch)
-	var done int64
-	for _, rg := range f.RowGroups() {
-		rows := rg.Rows()
-		for {
-			n, rerr := rows.ReadRows(buf)
-			for _, row := range buf[:n] {
-				st.Records++
-				if err := transformRow(row, ops, entity, detok); err != nil {
-					rows.Close()
-					err.Record = st.Records
-					return st, err
-				}
+
+	workers := positive(opts.Workers, runtime.GOMAXPROCS(0))
+	work := make(chan *parquetGroup)
+	ordered := make(chan *parquetGroup, workers)
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		defer close(work)
+		defer close(ordered)
+		var first int64
+		for _, rg := range f.RowGroups() {
+			g := &parquetGroup{rg: rg, first: first, done: make(chan struct{})}
+			first += rg.NumRows()
+			select {
+			case ordered <- g:
+			case <-quit:
+				return
 			}
-			if n > 0 {
-				if _, err := w.WriteRows(buf[:n]); err != nil {
-					rows.Close()
-					return st, err
-				}
-			}
-			if rerr == io.EOF {
-				break
-			}
-			if rerr != nil {
-				rows.Close()
-				return st, fmt.Errorf("%w: %v", ErrMalformed, rerr)
+			select {
+			case work <- g:
+			case <-quit:
+				return
 			}
 		}
-		rows.Close()
+	}()
+	for range workers {
+		go func() {
+			for g := range work {
+				t.parquetGroup(g, cols, detok)
+				close(g.done)
+			}
+		}()
+	}
+	var done int64
+	for g := range ordered {
+		<-g.done
+		st.Records += int64(len(g.rows))
+		if g.err != nil {
+			return st, g.err
+		}
+		st.addPassed(t.ops, g.n.passed)
+		if _, err := w.WriteRows(g.rows); err != nil {
+			return st, err
+		}
 		if err := w.Flush(); err != nil {
 			return st, err
 		}
-		done += rg.NumRows()
+		done += g.rg.NumRows()
+		g.rows, g.arena = nil, nil
 		if opts.Progress != nil {
 			opts.Progress(Progress{BytesRead: size * done / max(f.NumRows(), 1), Records: st.Records})
 		}
@@ -136,37 +204,123 @@ func (t *Tokenizer) runParquet(dst io.Writer, src io.ReaderAt, size int64, opts 
 	return st, w.Close()
 }
 
-func transformRow(row parquet.Row, ops []*fieldOp, entity []int, detok bool) *RecordError {
+// parquetGroup reads and transforms one row group.
+func (t *Tokenizer) parquetGroup(g *parquetGroup, cols []parquetColumn, detok bool) {
+	g.n = t.newCounts()
+	defer t.reportCaches(g.n)
+	rows := g.rg.Rows()
+	defer rows.Close()
+	g.rows = make([]parquet.Row, g.rg.NumRows())
+	texts := 0
+	for _, c := range cols {
+		if c.op != nil && c.kind == parquet.ByteArray {
+			texts++
+		}
+	}
+	g.arena = make([]byte, 0, len(g.rows)*texts*48) // tokens are about as long
+	for read := 0; read < len(g.rows); {
+		n, err := rows.ReadRows(g.rows[read:])
+		for _, row := range g.rows[read : read+n] {
+			if e := g.transformRow(row, cols, detok); e != nil {
+				e.Record = g.first + int64(read) + 1
+				g.err = e
+				return
+			}
+			read++
+		}
+		if err == io.EOF {
+			g.rows = g.rows[:read]
+			break
+		}
+		if err != nil {
+			g.err = fmt.Errorf("%w: %v", ErrMalformed, err)
+			return
+		}
+	}
+}
+
+// transformRow transforms the policy's values of one row in place; new
+// byte arrays go to g.arena.
+func (g *parquetGroup) transformRow(row parquet.Row, cols []parquetColumn, detok bool) *RecordError {
 	for j, v := range row {
-		c := v.Column()
-		o := ops[c]
-		if o == nil || v.IsNull() || len(v.ByteArray()) == 0 {
+		c := &cols[v.Column()]
+		o := c.op
+		if o == nil || v.IsNull() {
 			continue
 		}
-		s := string(v.ByteArray())
-		var out string
 		var err error
-		if detok {
-			out, err = o.detokenize(s)
-		} else {
-			ent := ""
-			if e := entity[c]; e >= 0 {
-				for _, x := range row {
-					if x.Column() == e && !x.IsNull() {
-						ent = x.String()
-						if x.Kind() == parquet.ByteArray {
-							ent = string(x.ByteArray())
-						}
-						break
-					}
+		var out parquet.Value
+		switch {
+		case c.kind == parquet.ByteArray:
+			if len(v.ByteArray()) == 0 {
+				continue
+			}
+			at := len(g.arena)
+			if detok {
+				var s string
+				if s, err = o.detokenize(string(v.ByteArray())); err == nil {
+					g.arena = append(g.arena, s...)
+				}
+			} else {
+				g.arena, err = o.appendToken(g.arena, v.ByteArray(), parquetEntity(row, c.entity), g.n)
+			}
+			out = parquet.ByteArrayValue(g.arena[at:len(g.arena):len(g.arena)])
+		case o.f.Op == OpFPE:
+			x := v.Int64()
+			if c.kind == parquet.Int32 {
+				x = int64(v.Int32())
+			}
+			in := x
+			if x, err = o.fpeInt(x, c.kind == parquet.Int32, detok); err != nil && o.pass && errors.Is(err, ErrValue) {
+				x, err = in, nil
+				if !detok {
+					g.n.passed[o.idx]++
 				}
 			}
-			out, err = o.tokenize(s, ent)
+			out = parquet.Int64Value(x)
+			if c.kind == parquet.Int32 {
+				out = parquet.Int32Value(int32(x))
+			}
+		case detok: // date-shift: one way
+			continue
+		default: // date-shift of a DATE or TIMESTAMP
+			ent := parquetEntity(row, c.entity)
+			if len(ent) == 0 {
+				err = fmt.Errorf("%w: the entity field %q is empty or missing", ErrValue, o.f.Entity)
+				if o.pass {
+					g.n.passed[o.idx]++
+					continue
+				}
+				break
+			}
+			days := int64(o.shiftDays(string(ent)))
+			if c.date {
+				out = parquet.Int32Value(v.Int32() + int32(days))
+			} else {
+				out = parquet.Int64Value(v.Int64() + days*int64(24*time.Hour/c.unit))
+			}
 		}
 		if err != nil {
 			return &RecordError{Field: o.f.Name, Err: err}
 		}
-		row[j] = parquet.ByteArrayValue([]byte(out)).Level(v.RepetitionLevel(), v.DefinitionLevel(), c)
+		row[j] = out.Level(v.RepetitionLevel(), v.DefinitionLevel(), v.Column())
+	}
+	return nil
+}
+
+// parquetEntity returns the text of the first non-null value of column e in
+// row, or nil.
+func parquetEntity(row parquet.Row, e int) []byte {
+	if e < 0 {
+		return nil
+	}
+	for _, x := range row {
+		if x.Column() == e && !x.IsNull() {
+			if x.Kind() == parquet.ByteArray || x.Kind() == parquet.FixedLenByteArray {
+				return x.ByteArray()
+			}
+			return []byte(x.String())
+		}
 	}
 	return nil
 }

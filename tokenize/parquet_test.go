@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -152,4 +154,102 @@ func TestScanParquet(t *testing.T) {
 	if got["email"] != TypeEmail || got["ssn"] != TypeSSN || got["birth_date"] != TypeDateOfBirth {
 		t.Errorf("found %v", got)
 	}
+}
+
+type datedRow struct {
+	ID      string    `parquet:"id"`
+	Born    int32     `parquet:"born,date"` // days since 1970-01-01
+	Seen    time.Time `parquet:"seen,timestamp(millisecond)"`
+	Account int64     `parquet:"account"`
+	Pin     int32     `parquet:"pin"`
+	Score   float64   `parquet:"score"`
+}
+
+// TestParquetDatesAndIntegers checks date-shift of DATE and TIMESTAMP
+// columns (one offset per entity across both), fpe of INT64 and INT32
+// columns over their digits (round trip, same number of digits, in range),
+// refusals with the reason, and that row groups in parallel give the same
+// file as one at a time.
+func TestParquetDatesAndIntegers(t *testing.T) {
+	tk := mustNew(t, mustPolicy(t, `{"version":1,"fields":[
+		{"name":"born","op":"date-shift","entity":"id"},
+		{"name":"seen","op":"date-shift","entity":"id"},
+		{"name":"account","op":"fpe","alphabet":"digits"},
+		{"name":"pin","op":"fpe","alphabet":"digits","on_invalid":"pass"}]}`))
+	day := time.Date(2001, 2, 3, 0, 0, 0, 0, time.UTC)
+	var rows []datedRow
+	for i := range 3000 {
+		rows = append(rows, datedRow{ID: fmt.Sprint("C-", i%10), Born: int32(day.Unix() / 86400), Seen: day.Add(time.Duration(i) * time.Second),
+			Account: []int64{1234567, -9223372036854775808, 9223372036854775807, 5000000000000000000}[i%4] + int64(i%4/3*i),
+			Pin:     []int32{2147483647, 1000000, -1999999999, 42}[i%4]})
+	}
+	var in bytes.Buffer
+	w := parquet.NewGenericWriter[datedRow](&in)
+	for i := 0; i < len(rows); i += 500 {
+		w.Write(rows[i : i+500])
+		w.Flush()
+	}
+	w.Close()
+	var one, many bytes.Buffer
+	if _, err := tk.TokenizeParquet(&one, bytes.NewReader(in.Bytes()), int64(in.Len()), Options{Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := tk.TokenizeParquet(&many, bytes.NewReader(in.Bytes()), int64(in.Len()), Options{Workers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(one.Bytes(), many.Bytes()) {
+		t.Error("row groups in parallel change the output")
+	}
+	if st.Records != 3000 || st.Passed["pin"] != 750 || len(st.Passed) != 1 {
+		t.Errorf("stats %+v, want 3000 records and 750 pins passed", st)
+	}
+	out := readRows[datedRow](t, many.Bytes())
+	digits := func(x int64) int { return len(strings.TrimPrefix(fmt.Sprint(x), "-")) }
+	for i, r := range out {
+		o := rows[i]
+		shift := time.Duration(r.Born-o.Born) * 24 * time.Hour
+		if shift == 0 || r.Seen.Sub(o.Seen) != shift {
+			t.Fatalf("row %d: born moved %v, seen %v: want one whole number of days", i, shift, r.Seen.Sub(o.Seen))
+		}
+		if r.Account == o.Account || digits(r.Account) != digits(o.Account) || (r.Account < 0) != (o.Account < 0) {
+			t.Fatalf("row %d: account %d from %d", i, r.Account, o.Account)
+		}
+		if (o.Pin == 42) != (r.Pin == 42) || o.Pin != 42 && (digits(int64(r.Pin)) != digits(int64(o.Pin)) || r.Pin == o.Pin) {
+			t.Fatalf("row %d: pin %d from %d", i, r.Pin, o.Pin)
+		}
+	}
+	var back bytes.Buffer
+	if _, err := tk.DetokenizeParquet(&back, bytes.NewReader(many.Bytes()), int64(many.Len()), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range readRows[datedRow](t, back.Bytes()) {
+		if r.Account != rows[i].Account || r.Pin != rows[i].Pin {
+			t.Fatalf("row %d back: %d %d, want %d %d", i, r.Account, r.Pin, rows[i].Account, rows[i].Pin)
+		}
+	}
+
+	for policy, reason := range map[string]string{
+		`{"name":"score","op":"fpe","alphabet":"digits"}`:                 "fpe encrypts strings and the digits of INT32 and INT64",
+		`{"name":"account","op":"fpe","alphabet":"digits","keep_last":2}`: "needs alphabet digits and no keep_last",
+		`{"name":"account","op":"date-shift","entity":"id"}`:              "without a DATE or TIMESTAMP type",
+		`{"name":"born","op":"hash"}`:                                     "hash transforms string (BYTE_ARRAY) columns only",
+	} {
+		p := mustPolicy(t, `{"version":1,"fields":[`+policy+`]}`)
+		_, err := mustNew(t, p).TokenizeParquet(&bytes.Buffer{}, bytes.NewReader(in.Bytes()), int64(in.Len()), Options{})
+		if !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), reason) {
+			t.Errorf("%s: %v, want %q", policy, err, reason)
+		}
+	}
+}
+
+func readRows[T any](t *testing.T, data []byte) []T {
+	t.Helper()
+	r := parquet.NewGenericReader[T](bytes.NewReader(data))
+	rows := make([]T, r.NumRows())
+	n, err := r.Read(rows)
+	if err != nil && n != len(rows) {
+		t.Fatal(err)
+	}
+	return rows[:n]
 }

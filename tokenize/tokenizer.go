@@ -92,10 +92,15 @@ func (t *Tokenizer) newCounts() *valueCounts { return newValueCounts(len(t.ops))
 // report tells the token caches how a batch used them, and keeps the
 // batch's counts of values passed through.
 func (t *Tokenizer) report(b *batch, n *valueCounts) {
+	t.reportCaches(n)
+	b.passed = n.passed
+}
+
+// reportCaches tells the token caches how a batch used them.
+func (t *Tokenizer) reportCaches(n *valueCounts) {
 	for _, o := range t.ops {
 		if o.cache != nil {
 			o.cache.report(&n.cache[o.idx])
 		}
 	}
-	b.passed = n.passed
 }
