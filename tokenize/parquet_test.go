@@ -42,13 +42,7 @@ func writeParquet(t *testing.T, rows []customerRow, perGroup int) []byte {
 
 func readParquet(t *testing.T, data []byte) []customerRow {
 	t.Helper()
-	r := parquet.NewGenericReader[customerRow](bytes.NewReader(data))
-	rows := make([]customerRow, r.NumRows())
-	n, err := r.Read(rows)
-	if err != nil && n != len(rows) {
-		t.Fatal(err)
-	}
-	return rows[:n]
+	return readRows[customerRow](t, data)
 }
 
 func TestParquet(t *testing.T) {
