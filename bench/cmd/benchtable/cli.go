@@ -60,7 +60,7 @@ func seal(src io.Reader, dst io.Writer) error {
 }
 
 // runCLIFiles writes 1 GiB of plaintext and its encryption to files, then
-// runs, streamCount times in turn: the sealer, `mlseal encrypt -k KEY <
+// runs, streamCount times in turn: the sealer, `mlseal encrypt -k KEY -o - <
 // plain > /dev/null`, `mlseal decrypt -k KEY < plain.enc > /dev/null` and
 // `mlseal decrypt -k KEY -o FILE < plain.enc`. Each reports MB/s (plaintext
 // bytes over wall time), MB per CPU-second of the child, and its peak RSS
@@ -95,7 +95,9 @@ func runCLIFiles(c *config, res *results, tmp, bin, key string, env []string) er
 		argv []string
 	}{
 		{cliSealer, plain, []string{self}},
-		{cliEncrypt, plain, []string{bin, "encrypt", "-k", key}},
+		// -o -: the command takes /dev/null, a character device, for a
+		// terminal and refuses to write ciphertext to it otherwise.
+		{cliEncrypt, plain, []string{bin, "encrypt", "-k", key, "-o", "-"}},
 		{cliDecrypt, enc, []string{bin, "decrypt", "-k", key}},
 		{cliDecryptOut, enc, []string{bin, "decrypt", "-k", key, "-o", out}},
 	}
