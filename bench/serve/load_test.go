@@ -6,7 +6,7 @@
 //
 // Run it inside bench/:
 //
-//	go test ./serve -run '^$' -bench . -benchtime 1x [-serve.duration 3s]
+//	go test ./serve -run '^$' -bench . -benchtime 1x [-serve.duration 3s] [-serve.mlseal PATH]
 //
 // Each client count runs the floor, then serve, then the floor again and
 // serve again, and reports the better of each pair's two runs, so that a
@@ -37,7 +37,10 @@ import (
 	"github.com/mlseal/mlseal/internal/testserver/awssecrets"
 )
 
-var duration = flag.Duration("serve.duration", 3*time.Second, "how long each run puts load on a server")
+var (
+	duration = flag.Duration("serve.duration", 3*time.Second, "how long each run puts load on a server")
+	mlseal   = flag.String("serve.mlseal", "", "the mlseal binary to measure (default: built from this checkout)")
+)
 
 const token = "bench-token-0123456789abcdef"
 
@@ -215,11 +218,14 @@ func loadavg() string {
 // `mlseal secrets serve`, interleaved.
 func BenchmarkServe(b *testing.B) {
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "mlseal")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/mlseal")
-	build.Dir = filepath.Join("..", "..") // the repository's root, from bench/serve
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building mlseal: %v\n%s", err, out)
+	bin := *mlseal
+	if bin == "" {
+		bin = filepath.Join(dir, "mlseal")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/mlseal")
+		build.Dir = filepath.Join("..", "..") // the repository's root, from bench/serve
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("building mlseal: %v\n%s", err, out)
+		}
 	}
 	sm := awssecrets.NewSecretsManager(b)
 	sm.Put("prod/db", `{"username":"app","password":"Pa55-w0rd-for-the-benchmark","host":"db.internal","port":5432}`)
