@@ -150,3 +150,57 @@ func TestDateShiftOneOffsetPerEntity(t *testing.T) {
 		}
 	}
 }
+
+// TestPhoneParse checks parse: phone: extensions, "/" separators, a North
+// American country code and E.164 numbers are tokenized, not passed or
+// refused; the country code and the extension stay as they are, and the
+// number gets the same digits however it is written around them.
+func TestPhoneParse(t *testing.T) {
+	tk := mustNew(t, mustPolicy(t, `{"version":1,"fields":[{"name":"phone","op":"fpe","alphabet":"digits","parse":"phone"}]}`))
+	base, err := tk.TokenizeValue("phone", "415-555-0132", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	digits := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, s)
+	}
+	for in, keep := range map[string][2]string{
+		"415-555-0132 x12":          {"", " x12"},
+		"415-555-0132 ext. 12":      {"", " ext. 12"},
+		"415-555-0132, extension 7": {"", ", extension 7"},
+		"415/555-0132":              {"", ""},
+		"(415) 555-0132 #3":         {"", " #3"},
+		"+1 415-555-0132":           {"+1 ", ""},
+		"+1-415-555-0132 Ext 9":     {"+1-", " Ext 9"},
+		"1-415-555-0132":            {"1-", ""},
+		"+14155550132":              {"+1", ""},
+	} {
+		tok, err := tk.TokenizeValue("phone", in, "")
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		if !strings.HasPrefix(tok, keep[0]) || !strings.HasSuffix(tok, keep[1]) || len(tok) != len(in) {
+			t.Errorf("%q became %q: want %q and %q kept, the length kept", in, tok, keep[0], keep[1])
+		}
+		if got := digits(strings.TrimSuffix(strings.TrimPrefix(tok, keep[0]), keep[1])); got != digits(base) {
+			t.Errorf("%q: number %s, want %s as for 415-555-0132", in, got, digits(base))
+		}
+		if back, err := tk.DetokenizeValue("phone", tok); err != nil || back != in {
+			t.Errorf("%q: back %q, %v", in, back, err)
+		}
+	}
+	// Other E.164 numbers: every digit encrypted, the + kept.
+	tok, err := tk.TokenizeValue("phone", "+442079460958", "")
+	if err != nil || tok[0] != '+' || len(tok) != 13 || tok == "+442079460958" {
+		t.Errorf("E.164: %q, %v", tok, err)
+	}
+	if _, err := ParsePolicy([]byte(`{"version":1,"fields":[{"name":"p","op":"fpe","alphabet":"hex","parse":"phone"}]}`)); err == nil {
+		t.Error("parse phone with alphabet hex accepted")
+	}
+}

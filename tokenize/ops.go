@@ -51,6 +51,7 @@ type fieldOp struct {
 	alpha    *alphabet
 	seps     *runeSet
 	keepLast int
+	phone    bool // parse: phone
 
 	// hash, date-shift: HMAC-SHA256 with a derived key
 	hmacPool *sync.Pool
@@ -86,6 +87,7 @@ func compileField(ks *Keyset, p *Policy, f *Field) (*fieldOp, error) {
 		return nil, fmt.Errorf("%w: field %q: the keyset holds no PRF key %d (it holds %v)", ErrPolicy, f.Name, o.prfKeyID, keyIDs(ks.Info().PRF))
 	}
 	seps := DefaultSeparators
+	o.phone = f.Parse == "phone"
 	if f.Separators != nil {
 		seps = *f.Separators
 	}
@@ -241,7 +243,7 @@ func (o *fieldOp) appendToken(dst, v, entity []byte, n *valueCounts) ([]byte, er
 	case OpDeterministic:
 		dst = o.appendDeterministic(dst, v, &n.cache[o.idx])
 	case OpFPE:
-		if len(v) <= 64 && o.alpha.other == nil && isASCII(v) {
+		if len(v) <= 64 && o.alpha.other == nil && !o.phone && isASCII(v) {
 			dst, err = fpeASCII(o, dst, v, false)
 		} else {
 			var s string
@@ -338,8 +340,22 @@ func contains32(list []uint32, x uint32) bool {
 
 // fpe encrypts (or decrypts) the alphabet characters of v with FF1, leaving
 // separators in place and the last keepLast alphabet characters in the
-// clear. The tweak is domain || 0x00 || the clear characters.
+// clear. The tweak is domain || 0x00 || the clear characters. A phone
+// number's country code and extension stay in the clear, outside the tweak.
 func (o *fieldOp) fpe(v string, decrypt bool) (string, error) {
+	if o.phone {
+		prefix, number, ext := phoneParts(v)
+		out, err := o.fpeChars(number, decrypt)
+		if err != nil {
+			return "", err
+		}
+		return prefix + out + ext, nil
+	}
+	return o.fpeChars(v, decrypt)
+}
+
+// fpeChars is fpe without parsing.
+func (o *fieldOp) fpeChars(v string, decrypt bool) (string, error) {
 	if len(v) <= 64 && o.alpha.other == nil && isASCII(v) {
 		var buf [64]byte
 		out, err := fpeASCII(o, buf[:0], v, decrypt)
@@ -582,3 +598,63 @@ func (o *fieldOp) fpeInt(x int64, is32, decrypt bool) (int64, error) {
 		return int64(v), nil
 	}
 }
+
+// phoneParts splits a phone number into what stays in the clear before it
+// (a North American country code: "+1", or a "1" followed by a separator,
+// before ten digits; with the separators after it), the number, and what
+// stays in the clear after it (an extension: "x12", "ext. 12", "ext 12",
+// "extension 12" or "#12", of up to six digits, with the spaces, commas
+// or semicolons before it).
+func phoneParts(v string) (prefix, number, ext string) {
+	number = v
+	// The extension.
+	i := len(number)
+	for i > 0 && isDigit(number[i-1]) {
+		i--
+	}
+	if n := len(number) - i; n > 0 && n <= 6 {
+		j := i
+		for j > 0 && (number[j-1] == ' ' || number[j-1] == '.' || number[j-1] == ':') {
+			j--
+		}
+		head := strings.ToLower(number[:j])
+		for _, m := range []string{"extension", "ext", "x", "#"} {
+			if !strings.HasSuffix(head, m) {
+				continue
+			}
+			k := j - len(m)
+			for k > 0 && (number[k-1] == ' ' || number[k-1] == ',' || number[k-1] == ';') {
+				k--
+			}
+			if k > 0 && isDigit(number[k-1]) || k > 0 && number[k-1] == ')' {
+				number, ext = number[:k], number[k:]
+			}
+			break
+		}
+	}
+	// The country code.
+	digits := 0
+	for i := range len(number) {
+		if isDigit(number[i]) {
+			digits++
+		}
+	}
+	if digits != 11 {
+		return "", number, ext
+	}
+	var k int
+	switch {
+	case strings.HasPrefix(number, "+1"):
+		k = 2
+	case strings.HasPrefix(number, "1") && len(number) > 1 && strings.IndexByte(" -.(/", number[1]) >= 0:
+		k = 1
+	default:
+		return "", number, ext
+	}
+	for k < len(number) && strings.IndexByte(" -./", number[k]) >= 0 {
+		k++
+	}
+	return number[:k], number[k:], ext
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -75,6 +75,12 @@ type Field struct {
 	// DefaultSeparators when nil. Any other character outside the alphabet
 	// is invalid.
 	Separators *string `json:"separators,omitempty"`
+	// Parse (fpe) is "phone" for phone numbers: a North American country
+	// code ("+1", or a "1" before a separator) and an extension ("x12",
+	// "ext. 12", "extension 12", "#12") stay in the clear around the
+	// number, whose digits are encrypted; separators are " -./()+" unless
+	// Separators says otherwise. Needs alphabet digits.
+	Parse string `json:"parse,omitempty"`
 	// KeepLast (fpe, mask) is how many trailing alphabet characters stay in
 	// the clear. For mask, nil means DefaultMaskKeep.
 	KeepLast *int `json:"keep_last,omitempty"`
@@ -243,6 +249,7 @@ func (f *Field) validate() error {
 	opts := []opt{
 		{"alphabet", f.Alphabet != "", []string{OpFPE}},
 		{"separators", f.Separators != nil, []string{OpFPE, OpMask}},
+		{"parse", f.Parse != "", []string{OpFPE}},
 		{"keep_last", f.KeepLast != nil, []string{OpFPE, OpMask}},
 		{"length", f.Length != 0, []string{OpHash}},
 		{"mask_char", f.MaskChar != "", []string{OpMask}},
@@ -275,6 +282,15 @@ func (f *Field) validate() error {
 		}
 		if f.KeepLast != nil && *f.KeepLast < 0 {
 			return errors.New("keep_last is negative")
+		}
+		switch f.Parse {
+		case "":
+		case "phone":
+			if f.Alphabet != "digits" {
+				return fmt.Errorf("parse phone needs alphabet digits, not %q", f.Alphabet)
+			}
+		default:
+			return fmt.Errorf("parse %q: want phone", f.Parse)
 		}
 	case OpHash:
 		if f.Length != 0 && (f.Length < 8 || f.Length > 43) {
