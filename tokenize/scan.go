@@ -555,7 +555,9 @@ func starterField(f *FieldReport, entity string) (Field, bool) {
 	case TypePhone:
 		// Not on_invalid "pass": a number written in a way FF1 cannot
 		// take would be left in the clear.
-		fl.Op, fl.Alphabet, fl.Separators = OpFPE, "digits", ptrTo(" -.()+")
+		// parse phone: extensions, / and a +1 country code are
+		// tokenized too.
+		fl.Op, fl.Alphabet, fl.Parse = OpFPE, "digits", "phone"
 	case TypeSSN:
 		fl.Op, fl.Alphabet, fl.Separators = OpFPE, "digits", ptrTo("- ")
 	case TypeCard:
