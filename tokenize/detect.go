@@ -383,12 +383,16 @@ func validIP(s string) bool {
 	return strings.Count(s, ":") >= 2 && !a.IsUnspecified() && !a.IsLoopback()
 }
 
-// validPhone wants 8 to 15 digits (E.164), not all the same; a number
+// validPhone wants 8 to 15 digits (E.164; after 00, its prefix for
+// international calls), not all the same; a number
 // that starts with 1 (country code 1, or the North American trunk 1) has
 // exactly 11 digits with a valid area code and exchange, which keeps epoch
 // timestamps (1 followed by 9 or 12 digits) out.
 func validPhone(s string) bool {
 	d := digitsOf(s)
+	if strings.HasPrefix(strings.TrimSpace(s), "00") {
+		d = d[2:] // the international prefix, instead of a +
+	}
 	if len(d) < 8 || len(d) > 15 || strings.Count(d, d[:1]) == len(d) {
 		return false
 	}

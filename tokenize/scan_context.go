@@ -48,7 +48,7 @@ var idWords = map[string]bool{
 	"serial": true, "sn": true, "po": true, "isbn": true, "build": true, "version": true, "release": true,
 	"ver": true, "v": true, "commit": true, "object": true, "txn": true, "transaction": true,
 	"confirmation": true, "shipment": true, "ups": true, "fedex": true, "usps": true, "dhl": true,
-	"account": true, "acct": true, "request": true, "trace": true, "session": true, "item": true, "product": true, "batch": true, "lot": true,
+	"account": true, "acct": true, "routing": true, "aba": true, "swift": true, "bic": true, "sort": true, "request": true, "trace": true, "session": true, "item": true, "product": true, "batch": true, "lot": true,
 }
 
 // fillerWords may stand between an id word and its number: "order no. 12",
@@ -83,13 +83,17 @@ func afterIDWord(text string, s int) bool {
 	return idWords[w]
 }
 
-// contextBefore reports whether one of words occurs in the 32 bytes before
-// text[s:], ignoring case.
-func contextBefore(text string, s int, words ...string) bool {
-	w := strings.ToLower(text[max(0, s-32):s])
-	for _, x := range words {
-		if strings.Contains(w, x) {
-			return true
+// cueBefore reports whether one of the three words before text[s:] (the
+// same clause: "call me at", "my cell is", "SSN#") contains one of cues,
+// ignoring case. Further back, a cue may be about another number: "call at
+// 7:50, routing 021000021".
+func cueBefore(text string, s int, cues ...string) bool {
+	words := strings.Fields(strings.ToLower(text[max(0, s-40):s]))
+	for _, w := range words[max(0, len(words)-3):] {
+		for _, c := range cues {
+			if strings.Contains(w, c) {
+				return true
+			}
 		}
 	}
 	return false
@@ -116,7 +120,7 @@ func phoneIn(text string, s, e int) bool {
 		return false
 	}
 	if allDigits(text[s:e]) {
-		return contextBefore(text, s, "call", "phone", "tel", "mobile", "cell", "text", "sms", "whatsapp", "fax", "reach", "contact", "dial", "number")
+		return cueBefore(text, s, "call", "phone", "tel", "mobile", "cell", "text", "sms", "whatsapp", "fax", "reach", "contact", "dial", "number")
 	}
 	return true
 }
@@ -128,7 +132,7 @@ func ssnIn(text string, s, e int) bool {
 		return false
 	}
 	if allDigits(text[s:e]) {
-		return contextBefore(text, s, "ssn", "social security", "ss#", "ss #")
+		return cueBefore(text, s, "ssn", "social", "security", "ss#")
 	}
 	return true
 }
