@@ -157,11 +157,17 @@ func (rw *Rewrap) inS3(ctx context.Context, t *Task, out Location) error {
 	}
 	in := t.Item.In
 	inPlace := in == out
-	res, err := c.Rewrap(ctx, in.Bucket, in.Key, out.Bucket, out.Key, rw.Options, s3io.RewrapObjectOptions{
+	put := s3io.RewrapObjectOptions{
 		InPlace:     inPlace,
 		NoOverwrite: !inPlace && !t.job.opts.Overwrite,
 		Progress:    t.moved,
-	})
+	}
+	if t.job.manifest != nil && !inPlace {
+		// As Task.Create does: a rerun recognises an output this job
+		// wrote but did not record.
+		put.Metadata = map[string]string{MetaSource: sourceTag(t.Item)}
+	}
+	res, err := c.Rewrap(ctx, in.Bucket, in.Key, out.Bucket, out.Key, rw.Options, put)
 	if err != nil {
 		return err
 	}

@@ -213,11 +213,18 @@ func TestRewrapS3(t *testing.T) {
 		}
 	}
 	src := dataset.Source("s3://" + bucket + "/enc/")
-	sum, err := dataset.Run(ctx, dataset.Options{Sources: []dataset.Source{src}, Destination: dataset.Destination("s3://" + bucket + "/new/"), Operation: rewrapOp(t, oldKR, newKR), S3: c})
+	dir := t.TempDir()
+	sum, err := dataset.Run(ctx, dataset.Options{Sources: []dataset.Source{src}, Destination: dataset.Destination("s3://" + bucket + "/new/"), Operation: rewrapOp(t, oldKR, newKR), S3: c, Manifest: filepath.Join(dir, "a.jsonl")})
 	if err != nil || sum.Done != 3 {
 		t.Fatalf("%+v, %v", sum, err)
 	}
 	check("new/")
+	// A run killed before it recorded its outputs: a rerun recognises the
+	// objects it wrote (their metadata names the source's version).
+	sum, err = dataset.Run(ctx, dataset.Options{Sources: []dataset.Source{src}, Destination: dataset.Destination("s3://" + bucket + "/new/"), Operation: rewrapOp(t, oldKR, newKR), S3: c, Manifest: filepath.Join(dir, "b.jsonl")})
+	if err != nil || sum.Done != 3 || sum.Failed != 0 {
+		t.Fatalf("rerun without the records: %+v, %v; want the 3 outputs recognised", sum, err)
+	}
 	inPlace := rewrapOp(t, oldKR, newKR)
 	inPlace.InPlace = true
 	manifest := filepath.Join(t.TempDir(), "job.jsonl")

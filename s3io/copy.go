@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 
@@ -54,6 +55,10 @@ type RewrapObjectOptions struct {
 	// DefaultCopyPartSize when zero; it grows to keep within S3's 10000
 	// parts.
 	CopyPartSize int64
+	// Metadata is added to the source's user metadata (x-amz-meta-*) on
+	// the new object, replacing keys of the same name. It is not
+	// encrypted: put nothing secret in it.
+	Metadata map[string]string
 	// Progress, when set, is called with the number of body bytes of the
 	// object each step has dealt with, copied or sent.
 	Progress func(n int64)
@@ -88,7 +93,7 @@ type RewrapResult struct {
 // The source is read at one ETag throughout; a source replaced in between
 // fails with ErrChanged. If anything fails, the multipart upload is aborted
 // and the destination is left as it was. The new object keeps the source's
-// user metadata.
+// user metadata, plus put.Metadata.
 func (c *Client) Rewrap(ctx context.Context, bucket, key, dstBucket, dstKey string, opts envelope.RewrapOptions, put RewrapObjectOptions) (*RewrapResult, error) {
 	if put.InPlace && (bucket != dstBucket || key != dstKey) {
 		return nil, fmt.Errorf("rewrapping %s in place: the destination %s is another object", URL(bucket, key), URL(dstBucket, dstKey))
@@ -104,17 +109,34 @@ func (c *Client) Rewrap(ctx context.Context, bucket, key, dstBucket, dstKey stri
 	if put.InPlace && info.ETag == "" {
 		return nil, fmt.Errorf("rewrapping %s in place: S3 gave the object no ETag, so its replacement cannot be made conditional on it being unchanged", URL(bucket, key))
 	}
-	// The header is rarely over a few KiB: one ranged GET reads it.
-	rw, err := envelope.RewrapHeader(ctx, bufio.NewReaderSize(io.NewSectionReader(obj, 0, info.Size), 64<<10), opts)
+	// The header is rarely over a few KiB: one ranged GET reads it, or
+	// the whole of a small object, which is then written in one piece.
+	var src io.Reader = bufio.NewReaderSize(io.NewSectionReader(obj, 0, info.Size), 64<<10)
+	var whole []byte
+	if info.Size <= MinPartSize {
+		whole = make([]byte, info.Size)
+		if _, err := obj.ReadAt(whole, 0); err != nil && err != io.EOF {
+			return nil, wrapErr("rewrapping", bucket, key, changedErr(bucket, key, err))
+		}
+		src = bytes.NewReader(whole)
+	}
+	rw, err := envelope.RewrapHeader(ctx, src, opts)
 	if err != nil {
 		return nil, wrapErr("rewrapping", bucket, key, changedErr(bucket, key, err))
 	}
-	r := &rewrapJob{c: c, obj: obj, dstBucket: dstBucket, dstKey: dstKey, put: put, res: &RewrapResult{
+	r := &rewrapJob{c: c, obj: obj, whole: whole, dstBucket: dstBucket, dstKey: dstKey, put: put, res: &RewrapResult{
 		PutResult:  PutResult{Bucket: dstBucket, Key: dstKey, Header: rw.New},
 		Rewrapped:  rw,
 		SourceETag: info.ETag,
 	}}
 	r.res.Size = int64(len(rw.Header)) + info.Size - rw.OldHeaderLen
+	r.meta = maps.Clone(info.Metadata)
+	if len(put.Metadata) > 0 {
+		if r.meta == nil {
+			r.meta = map[string]string{}
+		}
+		maps.Copy(r.meta, put.Metadata)
+	}
 	if put.InPlace {
 		r.replaces = info.ETag
 	}
@@ -134,11 +156,13 @@ func (c *Client) Rewrap(ctx context.Context, bucket, key, dstBucket, dstKey stri
 type rewrapJob struct {
 	c                 *Client
 	obj               *ObjectReaderAt
+	whole             []byte // the object, when it was read whole
 	dstBucket, dstKey string
 	put               RewrapObjectOptions
 	// replaces is the ETag the destination must still have, when rewrapping
 	// in place.
 	replaces string
+	meta     map[string]string
 	res      *RewrapResult
 	mu       sync.Mutex // guards res's counters while parts are copied
 }
@@ -169,6 +193,9 @@ func (r *rewrapJob) progress(n int64) {
 
 // readBody returns n bytes of the old body from its offset off.
 func (r *rewrapJob) readBody(off, n int64) ([]byte, error) {
+	if r.whole != nil {
+		return r.whole[r.res.Rewrapped.OldHeaderLen+off:][:n], nil
+	}
 	b := make([]byte, n)
 	_, err := r.obj.ReadAt(b, r.res.Rewrapped.OldHeaderLen+off)
 	if err == io.EOF {
@@ -190,7 +217,7 @@ func (r *rewrapJob) small(ctx context.Context) error {
 		Body:          bytes.NewReader(data),
 		ContentLength: aws.Int64(int64(len(data))),
 		ContentType:   aws.String(contentType("")),
-		Metadata:      r.obj.Info().Metadata,
+		Metadata:      r.meta,
 		IfMatch:       r.ifMatch(),
 		IfNoneMatch:   r.ifNoneMatch(),
 	})
@@ -220,7 +247,7 @@ func (r *rewrapJob) multipart(ctx context.Context) error {
 	created, err := r.c.api.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(r.dstBucket), Key: aws.String(r.dstKey),
 		ContentType: aws.String(contentType("")),
-		Metadata:    info.Metadata,
+		Metadata:    r.meta,
 	})
 	if err != nil {
 		return err

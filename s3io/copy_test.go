@@ -68,7 +68,7 @@ func TestRewrapObject(t *testing.T) {
 			dst := src + ".rewrapped"
 			res, err := f.c.Rewrap(context.Background(), f.bucket, src, f.bucket, dst,
 				envelope.RewrapOptions{Decrypt: envelope.DecryptOptions{Keyring: f.kr}, Keyring: newKR},
-				s3io.RewrapObjectOptions{CopyPartSize: testPartSize, NoOverwrite: true})
+				s3io.RewrapObjectOptions{CopyPartSize: testPartSize, NoOverwrite: true, Metadata: map[string]string{"rewrapped": "yes"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,11 +84,14 @@ func TestRewrapObject(t *testing.T) {
 				t.Fatal("the new object is not the new header followed by the old body")
 			}
 			info, err := f.c.Head(context.Background(), f.bucket, dst)
-			if err != nil || info.Metadata["dataset"] != "train" || !info.Encrypted() {
-				t.Errorf("metadata %v, %v: want the source's", info, err)
+			if err != nil || info.Metadata["dataset"] != "train" || !info.Encrypted() || info.Metadata["rewrapped"] != "yes" {
+				t.Errorf("metadata %v, %v: want the source's and the added pair", info, err)
 			}
 			// Only the header and the first part's worth pass through the client.
 			t.Logf("%d-byte object: %d bytes read, %d sent, %d copied by S3", up.Size, res.BytesRead, res.BytesSent, res.BytesCopied)
+			if up.Size <= s3io.MinPartSize && (res.BytesRead != up.Size || res.BytesCopied != 0) {
+				t.Errorf("a small object: %d bytes read, %d copied; want it read once, whole", res.BytesRead, res.BytesCopied)
+			}
 			if res.Size > s3io.MinPartSize {
 				if res.BytesSent != s3io.MinPartSize || res.BytesRead > s3io.MinPartSize+64<<10 || res.BytesCopied != res.Size-s3io.MinPartSize {
 					t.Errorf("%d bytes read, %d sent, %d copied: want 5 MiB sent, the rest copied", res.BytesRead, res.BytesSent, res.BytesCopied)
