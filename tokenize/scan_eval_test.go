@@ -16,9 +16,9 @@ var (
 	scanEvalSeed   = flag.Uint64("scan-eval-seed", 0, "measure the scanner on the evaluation set of this `seed` (to tune on) instead of the published one")
 )
 
-// evalSeed is the seed of the published evaluation. The detectors were
-// tuned on other seeds, so the table is measured on data they were not
-// tuned on.
+// evalSeed is the seed of the published evaluation. Tune the detectors on
+// other seeds (-scan-eval-seed), so that the table measures data they were
+// not fitted to.
 const evalSeed = 2026
 
 // evalTypes are the types measured, in the table's order.
