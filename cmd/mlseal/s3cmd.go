@@ -220,6 +220,7 @@ func (a *app) runDataset(ctx context.Context, d *datasetJob) error {
 	if err != nil {
 		return planError(err, d.args)
 	}
+	limitMemory(f, d.args, d.out)
 	single := len(items) == 1 && f.manifest == ""
 	if single {
 		it := items[0]
