@@ -197,10 +197,13 @@ type Result struct {
 	// which may be sensitive).
 	ContextKeys []string `json:"context_keys,omitempty"`
 	// Records and Rejected count the records of Tokenize and Detokenize.
-	Records  int64  `json:"records,omitempty"`
-	Rejected int64  `json:"rejected,omitempty"`
-	Status   Status `json:"status"`
-	Error    string `json:"error,omitempty"`
+	Records  int64 `json:"records,omitempty"`
+	Rejected int64 `json:"rejected,omitempty"`
+	// Passed counts, by field, the values that the policy's
+	// on_invalid: pass left in the clear (tokenize.Stats.Passed).
+	Passed map[string]int64 `json:"passed,omitempty"`
+	Status Status           `json:"status"`
+	Error  string           `json:"error,omitempty"`
 	// ErrorClass sorts failures for metrics and retries; see Class.
 	ErrorClass Class `json:"error_class,omitempty"`
 	// Attempts counts the tries at the item (retries after a stall).

@@ -70,7 +70,7 @@ func (t *Tokenize) Apply(ctx context.Context, task *Task) error {
 		} else {
 			st, err = t.Tokenizer.TokenizeParquet(w, ra, size, opts)
 		}
-		task.Result.Records, task.Result.Rejected = st.Records, st.Rejected
+		task.Result.Records, task.Result.Rejected, task.Result.Passed = st.Records, st.Rejected, st.Passed
 		return err
 	}
 	r, err := task.Open()
@@ -85,7 +85,7 @@ func (t *Tokenize) Apply(ctx context.Context, task *Task) error {
 	} else {
 		st, err = t.Tokenizer.Tokenize(w, r, opts)
 	}
-	task.Result.Records, task.Result.Rejected = st.Records, st.Rejected
+	task.Result.Records, task.Result.Rejected, task.Result.Passed = st.Records, st.Rejected, st.Passed
 	return err
 }
 

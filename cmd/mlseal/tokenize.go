@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -245,11 +247,18 @@ func (a *app) tokenize(ctx context.Context, f *tokenizeFlags, args []string, det
 			if it.In.IsStd() || one {
 				err = fmt.Errorf("%s: %w", displayName(it.In.String(), false), err)
 			}
-			return withHint(abortHint(err), tokenizeHint(err, detok))
+			itFormat := format
+			if itFormat == "" {
+				itFormat, _ = formatOf(f.format, it.In.String())
+			}
+			return withHint(abortHint(err), tokenizeHint(err, detok, itFormat == tokenize.FormatParquet))
 		},
 		ok: func(r *dataset.Result) {
 			if rej != nil && r.Rejected > 0 {
 				a.logf("%d of %d records rejected, written to %s", r.Rejected, r.Records, f.rejects)
+			}
+			for _, field := range slices.Sorted(maps.Keys(r.Passed)) {
+				a.logf("%d values of field %q left as they were (on_invalid: pass): they may hold personal data in the clear", r.Passed[field], field)
 			}
 		},
 	})
@@ -297,12 +306,18 @@ func prfIDs(ks *tokenize.Keyset) []uint32 {
 	return ids
 }
 
-func tokenizeHint(err error, detok bool) string {
+// tokenizeHint suggests what to do about err; --rejects only where the
+// format has it (not Parquet).
+func tokenizeHint(err error, detok, parquet bool) string {
 	switch {
 	case errors.Is(err, tokenize.ErrKeyVersion):
 		return "set prf_key_id in the policy to the PRF key that made the tokens"
 	case errors.Is(err, tokenize.ErrToken):
 		return "is this the keyset, and the policy (domains), the data was tokenized with?"
+	case errors.Is(err, tokenize.ErrValue) && !detok && parquet:
+		return `set "on_invalid": "pass" on the field to leave such values as they are`
+	case parquet:
+		return ""
 	case errors.Is(err, tokenize.ErrValue) && !detok:
 		return `set "on_invalid": "pass" on the field to leave such values as they are, or pass --rejects FILE to set bad records aside`
 	case errors.Is(err, tokenize.ErrMalformed):
