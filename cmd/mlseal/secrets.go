@@ -211,6 +211,9 @@ func (a *app) secretsGet(ctx context.Context, opts *secretsOptions, arg string, 
 // writesToTerminal reports whether w is a terminal: a character device
 // such as /dev/null is not one.
 func writesToTerminal(w io.Writer) bool {
+	if s, ok := w.(*stdoutWriter); ok {
+		w = s.f
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
