@@ -22,7 +22,11 @@
 // nanoseconds and allocates nothing. It fetches each secret once however
 // many goroutines ask, refreshes ahead of expiry, honours version stages,
 // keeps serving the last good value for a bounded time while refreshes
-// fail, prefetches in batches, and reports rotations and counters.
+// fail, prefetches in batches, and reports rotations and counters. It
+// needs no more than the single-item permissions
+// (secretsmanager:GetSecretValue, ssm:GetParameter): a lone reference is
+// read with the single-item call, and when AWS denies a batch call its
+// references are read one by one.
 //
 // Values travel as [Secret], which prints, marshals and logs as
 // [Redacted]; [Secret.Reveal] is the one way to read a value. Errors name
