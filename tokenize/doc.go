@@ -7,8 +7,9 @@
 //
 // A Policy maps fields to operations:
 //
-//   - deterministic: AES-SIV (tink's deterministic AEAD) with the field's
-//     domain as associated data; reversible. The token is base64url and
+//   - deterministic: AES-SIV (tink's deterministic AEAD, computed by
+//     package siv with keys read from tink keysets, byte for byte tink's
+//     tokens) with the field's domain as associated data; reversible. The token is base64url and
 //     names the key that made it, so a rotated Keyset still reads it.
 //   - fpe: NIST SP 800-38G FF1 (package ff1) over an alphabet, separators
 //     kept in place, optionally the last characters in the clear;
@@ -29,8 +30,9 @@
 // A Tokenizer applies a Policy with a Keyset, to single values
 // (TokenizeValue, DetokenizeValue), to streams of CSV or JSON Lines
 // records (Tokenize, Detokenize), in parallel with bounded memory and the
-// record order kept, and to Parquet files (TokenizeParquet,
-// DetokenizeParquet). Scan (and ScanParquet) samples records and reports
+// record order kept, rewriting only the policy's fields and copying every
+// other byte as it was, and to Parquet files, row groups in parallel
+// (TokenizeParquet, DetokenizeParquet). Scan (and ScanParquet) samples records and reports
 // the PII it finds per field, and can draft a Policy. FORMAT.md defines the keyset file, the policy file and
 // every token format exactly.
 package tokenize
