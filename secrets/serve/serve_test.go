@@ -2,12 +2,14 @@ package serve_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mlseal/mlseal/internal/testserver/awssecrets"
@@ -212,4 +214,37 @@ func TestMemoFollowsCache(t *testing.T) {
 			t.Errorf("%d %s, want %s", code, body, want)
 		}
 	}
+}
+
+// TestMemoConcurrent: concurrent requests while the secret rotates always
+// get a whole, current-or-previous response (run with -race).
+func TestMemoConcurrent(t *testing.T) {
+	sm := awssecrets.NewSecretsManager(t)
+	sm.Put("db", "v0")
+	c := secrets.NewCache(secrets.NewProviders(secrets.AWSOptions{SecretsManagerEndpoint: sm.URL}), secrets.CacheOptions{})
+	defer c.Close()
+	h, err := serve.Handler(c, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	e := &env{url: srv.URL}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				code, body := e.get(t, "/secretsmanager/get?secretId=db", token)
+				if code != 200 || !strings.Contains(string(body), `"SecretString":"v`) || !strings.HasSuffix(string(body), "}\n") {
+					t.Errorf("%d %q", code, body)
+					return
+				}
+			}
+		})
+	}
+	for i := range 5 {
+		sm.Put("db", fmt.Sprintf("v%d", i+1))
+		c.Invalidate(secrets.MustParseRef("secretsmanager://db"))
+	}
+	wg.Wait()
 }
