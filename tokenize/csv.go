@@ -364,6 +364,7 @@ func (f *csvFormat) process(b *batch, detok, reject bool) {
 			continue
 		}
 		start := len(b.out)
+		counts.startRecord()
 		var bad *RecordError
 		b.out = f.appendKept(b.out, data, &rec, func(out []byte, i int) []byte {
 			fl := rec.fields[i]
@@ -400,6 +401,7 @@ func (f *csvFormat) process(b *batch, detok, reject bool) {
 		})
 		if bad != nil {
 			b.out = b.out[:start]
+			counts.dropRecord()
 			if !b.fail(reject, raw, bad) {
 				return
 			}

@@ -2,6 +2,7 @@ package tokenize
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 )
@@ -132,6 +133,16 @@ func TestPassedCounts(t *testing.T) {
 		if st.Passed["phone"] != 2 || st.Passed["ssn"] != 1 || len(st.Passed) != 2 {
 			t.Errorf("%s: passed %v, want phone 2, ssn 1", c.format, st.Passed)
 		}
+	}
+	// A rejected record's passed values are not written, so not counted.
+	st, err := tk.Tokenize(&bytes.Buffer{}, strings.NewReader("phone,ssn,email\ncall me,12,\"x\"y\nn/a,1,\"b\"\n"), Options{Format: FormatCSV, Rejects: io.Discard})
+	if err != nil || st.Rejected != 1 || st.Passed["phone"] != 1 || st.Passed["ssn"] != 1 {
+		t.Errorf("with a rejected record: %+v, %v; want 1 rejected, phone and ssn passed once", st, err)
+	}
+	p := mustPolicy(t, `{"version":1,"fields":[{"name":"a","op":"fpe","alphabet":"digits","on_invalid":"pass"},{"name":"b","op":"fpe","alphabet":"digits"}]}`)
+	st, err = mustNew(t, p).Tokenize(&bytes.Buffer{}, strings.NewReader("a,b\nx,1\n"), Options{Format: FormatCSV, Rejects: io.Discard})
+	if err != nil || st.Rejected != 1 || len(st.Passed) != 0 {
+		t.Errorf("a record rejected after a passed value: %+v, %v; want no value counted", st, err)
 	}
 }
 

@@ -66,8 +66,10 @@ func (f *jsonlFormat) process(b *batch, detok, reject bool) {
 			continue // blank lines are not records
 		}
 		b.records++
+		w.counts.startRecord()
 		out, err := w.record(out, rec)
 		if err != nil {
+			w.counts.dropRecord()
 			e := &RecordError{Record: b.records, Line: thisLine, Err: err}
 			var fe *fieldError
 			if errors.As(err, &fe) {

@@ -226,6 +226,20 @@ func (o *fieldOp) transform(v, entity string) (string, error) {
 type valueCounts struct {
 	passed []int64    // values left as they were by on_invalid: pass
 	cache  []cacheUse // deterministic: the token cache's use
+	// record lists the fields passed in the current record, so that a
+	// rejected record's are taken back (its values are not written).
+	record []int
+}
+
+// startRecord forgets the last record's passed fields.
+func (n *valueCounts) startRecord() { n.record = n.record[:0] }
+
+// dropRecord takes back the passed values of a record that is not written.
+func (n *valueCounts) dropRecord() {
+	for _, i := range n.record {
+		n.passed[i]--
+	}
+	n.record = n.record[:0]
 }
 
 func newValueCounts(nops int) *valueCounts {
@@ -261,6 +275,7 @@ func (o *fieldOp) appendToken(dst, v, entity []byte, n *valueCounts) ([]byte, er
 		dst = dst[:start]
 		if o.pass && errors.Is(err, ErrValue) {
 			n.passed[o.idx]++
+			n.record = append(n.record, o.idx)
 			return append(dst, v...), nil
 		}
 		return dst, err
