@@ -20,7 +20,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/mlseal/mlseal/secrets"
 )
@@ -52,7 +51,7 @@ AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_SSM and AWS_ENDPOINT_URL.
 --timeout bounds the calls to AWS as a whole, the SDK's retries included.
 `
 
-// DefaultSecretsTimeout bounds a secrets command's calls to AWS when
+// defaultSecretsTimeout bounds a secrets command's calls to AWS when
 // --timeout is not given: long enough for the SDK's retries of a throttled
 // call, short enough that an endpoint that never answers is reported.
 const defaultSecretsTimeout = 30 * time.Second
@@ -61,6 +60,14 @@ const defaultSecretsTimeout = 30 * time.Second
 type secretsOptions struct {
 	aws     secrets.AWSOptions
 	timeout time.Duration
+}
+
+// check refuses a deadline that would fail every call.
+func (o *secretsOptions) check() error {
+	if o.timeout <= 0 {
+		return usageErrorf("--timeout %v: give a positive duration, such as 30s", o.timeout)
+	}
+	return nil
 }
 
 func (a *app) secretsCmd() *cobra.Command {
@@ -150,6 +157,9 @@ Examples:
 ` + refHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			if err := opts.check(); err != nil {
+				return err
+			}
 			return a.secretsGet(cmd.Context(), opts, args[0], asJSON)
 		}),
 	}
@@ -210,13 +220,7 @@ func (a *app) secretsGet(ctx context.Context, opts *secretsOptions, arg string, 
 
 // writesToTerminal reports whether w is a terminal: a character device
 // such as /dev/null is not one.
-func writesToTerminal(w io.Writer) bool {
-	if s, ok := w.(*stdoutWriter); ok {
-		w = s.f
-	}
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
+func writesToTerminal(w io.Writer) bool { return isTerminal(w) }
 
 // hasControl reports whether v has bytes that a terminal would interpret
 // (escape sequences) or that are not text.
@@ -288,6 +292,9 @@ Examples:
 
 ` + refHelp,
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			if err := opts.check(); err != nil {
+				return &cliError{err: err, code: exitExecFailed}
+			}
 			return a.secretsExec(cmd.Context(), opts, &f, args)
 		}),
 	}

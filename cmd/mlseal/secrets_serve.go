@@ -60,6 +60,9 @@ Examples:
     'http://127.0.0.1:2773/secretsmanager/get?secretId=prod%2Fdb'`,
 		Args: cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			if err := opts.check(); err != nil {
+				return err
+			}
 			return a.secretsServe(cmd.Context(), opts, &f)
 		}),
 	}

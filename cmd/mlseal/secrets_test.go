@@ -468,6 +468,8 @@ func TestSecretsDeadline(t *testing.T) {
 		}
 		t.Logf("%s: ended after %v", args[5], took)
 	}
+	s.expect(2, "secrets", "--timeout", "0s", "get", "secretsmanager://db")
+	s.expect(125, "secrets", "--timeout", "-1s", "exec", "--", "true")
 	help := s.expect(0, "secrets", "get", "--help")
 	if !strings.Contains(string(help.stdout), "retries included") || !strings.Contains(string(help.stdout), "(default 30s)") {
 		t.Errorf("--help does not state the default deadline: %s", help.stdout)
