@@ -13,6 +13,8 @@ import (
 	// date by the Go team) instead of failing every call to AWS.
 	_ "golang.org/x/crypto/x509roots/fallback"
 	"golang.org/x/crypto/x509roots/fallback/bundle"
+
+	"github.com/mlseal/mlseal/envelope/keyfile"
 )
 
 func (a *app) versionCmd() *cobra.Command {
@@ -52,6 +54,13 @@ func versionString() string {
 func (a *app) printVersionVerbose() error {
 	fmt.Fprintln(a.stdout, versionString())
 	fmt.Fprintf(a.stdout, "tls roots: %s\n", tlsRoots())
+	if p, err := keyfile.DefaultPath(); err == nil {
+		state := "not created yet: encrypt creates it"
+		if _, err := os.Stat(p); err == nil {
+			state = "back it up: losing it loses the data encrypted with it"
+		}
+		fmt.Fprintf(a.stdout, "default key: %s (%s)\n", p, state)
+	}
 	if f := os.Getenv("AWS_CA_BUNDLE"); f != "" {
 		note := "trusted for AWS calls instead"
 		if _, err := os.Stat(f); err != nil {

@@ -83,7 +83,8 @@ func TestStaticBinaryInEmptyRoot(t *testing.T) {
 		return string(out)
 	}
 	out := inRoot("version", "--verbose")
-	if !strings.Contains(out, "tls roots: embedded (") || !strings.Contains(out, "build: CGO_ENABLED=0") {
+	if !strings.Contains(out, "tls roots: embedded (") || !strings.Contains(out, "build: CGO_ENABLED=0") ||
+		!strings.Contains(out, "default key: /mlseal/default.key (not created yet") {
 		t.Fatalf("version --verbose in an empty root:\n%s", out)
 	}
 	inRoot("keygen", "-o", "/k.key")
