@@ -351,7 +351,7 @@ func TestKMSTimeoutIsATotal(t *testing.T) {
 // KMS has a default deadline and says that it is a total.
 func TestKMSCommandsHaveADeadline(t *testing.T) {
 	e := newEnv(t)
-	for _, c := range [][]string{{"encrypt"}, {"decrypt"}, {"verify"}, {"keygen"}, {"tokenize"}, {"detokenize"}, {"tokenize", "keygen"}} {
+	for _, c := range [][]string{{"encrypt"}, {"decrypt"}, {"verify"}, {"keygen"}, {"tokenize"}, {"detokenize"}, {"tokenize", "keygen"}, {"rewrap"}} {
 		r := e.ok(nil, append(c, "--help")...)
 		if !bytes.Contains(r.stdout, []byte("--kms-timeout DURATION")) || !bytes.Contains(r.stdout, []byte("every retry included (default 1m0s)")) {
 			t.Errorf("mlseal %s --help does not give --kms-timeout a default that bounds the whole operation:\n%s", strings.Join(c, " "), r.stdout)
