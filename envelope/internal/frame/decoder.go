@@ -20,12 +20,13 @@ var ErrAuthentication = header.ErrAuthentication
 // after Finish, which reads and checks what follows the body (the
 // signature), has succeeded.
 //
-// Unless the first frame is the final one (a small message, handled on the
-// caller's goroutine alone), frames are read on a goroutine of their own,
-// which hands each to the workers and queues it for release, so that
-// copying frames out of src overlaps with opening and releasing them. At
-// most workers+2 frames are in flight, and no more than fit in the byte
-// budget.
+// With one worker, or a budget of one frame, and for a message whose first
+// frame is its final one, frames are read and opened on the caller's
+// goroutine alone: no hand-off between goroutines costs CPU time. Otherwise
+// frames are read on a goroutine of their own, which hands each to the
+// workers and queues it for release, so that copying frames out of src
+// overlaps with opening and releasing them. At most workers+2 frames are in
+// flight, and no more than fit in the byte budget.
 type Decoder struct {
 	crypter
 	src      io.Reader
@@ -33,7 +34,7 @@ type Decoder struct {
 	pool     pool
 	seq      uint32
 	maxJobs  int
-	started  bool
+	serial   bool          // read and open every frame on the caller's goroutine
 	ordered  chan *job     // frames in sequence order, from the reading goroutine
 	free     chan *job     // released frames' buffers, back to the reading goroutine
 	stop     chan struct{} // closed by Stop
@@ -65,6 +66,7 @@ func NewDecoder(src io.Reader, aead cipher.AEAD, messageID []byte, frameLen, wor
 		pool:    pool{workers: max(min(workers, jobs-2), 1)},
 		seq:     1,
 		maxJobs: jobs,
+		serial:  workers == 1 || jobs == 1,
 		stop:    make(chan struct{}),
 	}
 }
@@ -112,6 +114,7 @@ func (d *Decoder) advance() bool {
 	if d.err != nil {
 		return false
 	}
+	var spare *job
 	if d.cur != nil {
 		j := d.cur
 		d.cur = nil
@@ -125,16 +128,17 @@ func (d *Decoder) advance() bool {
 			}
 			return false
 		}
-		d.free <- j // never blocks: it has room for every buffer
+		if d.ordered == nil {
+			spare = j
+		} else {
+			d.free <- j // never blocks: it has room for every buffer
+		}
 	}
 	var j *job
-	if !d.started {
-		d.started = true
-		if j = d.first(); j == nil {
-			return false
-		}
-	} else {
+	if d.ordered != nil {
 		j = <-d.ordered
+	} else {
+		j = d.readHere(spare)
 	}
 	if j.err != nil {
 		d.fail(j.err)
@@ -155,16 +159,20 @@ func (d *Decoder) advance() bool {
 	return true
 }
 
-// first reads the first frame on the caller's goroutine. A final frame (the
-// whole of a small message) is opened right here, with no goroutine
-// started; otherwise the frame goes to the workers and a goroutine starts
-// reading the rest.
-func (d *Decoder) first() *job {
-	j := &job{done: make(chan struct{}, 1)}
+// readHere reads the next frame on the caller's goroutine, into spare if
+// there is one: the first frame, and every frame of a serial Decoder. A
+// final frame, or any frame of a serial Decoder, is opened right here;
+// otherwise the frame goes to the workers and a goroutine starts reading
+// the rest.
+func (d *Decoder) readHere(spare *job) *job {
+	j := spare
+	if j == nil {
+		j = &job{done: make(chan struct{}, 1)}
+	}
 	if j.err = d.readFrame(j); j.err != nil {
 		return j
 	}
-	if j.final {
+	if j.final || d.serial {
 		d.open(j)
 		j.done <- struct{}{}
 		return j
