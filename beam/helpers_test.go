@@ -18,6 +18,8 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+
+	"github.com/mlseal/mlseal/dataset"
 )
 
 func TestMain(m *testing.M) { ptest.Main(m) }
@@ -142,22 +144,22 @@ func writeResults(s beam.Scope, results beam.PCollection, path string) {
 	textio.Write(s, path, ResultsJSON(s, results))
 }
 
-// readResults reads what writeResults wrote, sorted by source.
-func readResults(t *testing.T, path string) []Result {
+// readResults reads what writeResults wrote, sorted by input.
+func readResults(t *testing.T, path string) []dataset.Result {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rs []Result
+	var rs []dataset.Result
 	for line := range strings.Lines(string(data)) {
-		var r Result
+		var r dataset.Result
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("result %q: %v", line, err)
 		}
 		rs = append(rs, r)
 	}
-	slices.SortFunc(rs, func(a, b Result) int { return strings.Compare(a.Source, b.Source) })
+	slices.SortFunc(rs, func(a, b dataset.Result) int { return strings.Compare(a.Input, b.Input) })
 	return rs
 }
 

@@ -12,11 +12,19 @@ import (
 	"time"
 
 	"github.com/mlseal/mlseal/envelope"
+	"github.com/mlseal/mlseal/envelope/cache"
 	"github.com/mlseal/mlseal/envelope/keyfile"
 	"github.com/mlseal/mlseal/envelope/keyring/awskms"
 	"github.com/mlseal/mlseal/envelope/keyring/multi"
 	"github.com/mlseal/mlseal/internal/awsconfig"
 	"github.com/mlseal/mlseal/secrets"
+)
+
+// Limits of the per-worker data-key cache: one data key serves at most
+// this many messages and this long, as in the mlseal command.
+const (
+	CacheMaxAge      = 5 * time.Minute
+	CacheMaxMessages = 10000
 )
 
 // DefaultKMSTimeout bounds each AWS KMS call, retries included, when
@@ -103,9 +111,32 @@ func workerID(parts ...any) string {
 	return hex.EncodeToString(h[:])
 }
 
-// keyring loads the keys. On decrypt, KMS keys must be named by key ARN
-// and are multi-Region aware.
+// keyring loads the keys: on encrypt the first generates the data key and
+// all wrap it, on decrypt any may unwrap it.
 func (k Keys) keyring(ctx context.Context, decrypt bool) (envelope.Keyring, error) {
+	rings, err := k.load(ctx, decrypt)
+	if err != nil {
+		return nil, err
+	}
+	if len(rings) == 1 {
+		return rings[0], nil
+	}
+	return multi.New(rings[0], rings[1:]...)
+}
+
+// wrapping loads the keys as a keyring that wraps a data key it is given
+// (none generates one), as rewrap needs.
+func (k Keys) wrapping(ctx context.Context) (envelope.Keyring, error) {
+	rings, err := k.load(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return multi.New(nil, rings...)
+}
+
+// load loads each key. On decrypt, KMS keys must be named by key ARN and
+// are multi-Region aware.
+func (k Keys) load(ctx context.Context, decrypt bool) ([]envelope.Keyring, error) {
 	if err := k.Check(); err != nil {
 		return nil, err
 	}
@@ -156,10 +187,7 @@ func (k Keys) keyring(ctx context.Context, decrypt bool) (envelope.Keyring, erro
 		}
 		rings = append(rings, kr)
 	}
-	if len(rings) == 1 {
-		return rings[0], nil
-	}
-	return multi.New(rings[0], rings[1:]...)
+	return rings, nil
 }
 
 // secretKeyring reads a key file's JSON from a secret store. Errors name
@@ -219,4 +247,23 @@ func perWorker[T any](id string, load func() (T, error)) (T, error) {
 		return zero, s.err
 	}
 	return s.v.(T), nil
+}
+
+// materials returns the worker's caching materials manager for the keys.
+func (k Keys) materials(ctx context.Context, decrypt bool) (envelope.MaterialsManager, error) {
+	purpose := "encrypt"
+	if decrypt {
+		purpose = "decrypt"
+	}
+	return perWorker(workerID("materials", purpose, k), func() (envelope.MaterialsManager, error) {
+		kr, err := k.keyring(ctx, decrypt)
+		if err != nil {
+			return nil, err
+		}
+		opts := cache.Options{MaxAge: CacheMaxAge}
+		if !decrypt {
+			opts.MaxMessages = CacheMaxMessages
+		}
+		return cache.New(envelope.DefaultMaterials(kr), opts)
+	})
 }

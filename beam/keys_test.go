@@ -15,6 +15,7 @@ import (
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mlseal/mlseal/dataset"
 	"github.com/mlseal/mlseal/envelope/keyfile"
 	"github.com/mlseal/mlseal/internal/testserver/awssecrets"
 	"github.com/mlseal/mlseal/tokenize"
@@ -121,7 +122,7 @@ func TestPipelineHoldsNoKeyMaterial(t *testing.T) {
 
 	p, s := beam.NewPipelineWithRoot()
 	names := beam.Create(s, filepath.Join(dir, "in.csv"))
-	TokenizeFiles(s, names, FileOptions{Policy: policy, Keys: TokenKeys{Keyset: keyset, Keys: keys}, Output: dir})
+	TokenizeFiles(s, names, FileOptions{Policy: policy, Keys: TokenKeys{Keyset: keyset, Keys: keys}, Files: Files{Output: dir}})
 	TokenizeLines(s, beam.Create(s, `{"name": "Ann"}`), LinesOptions{Policy: policy, Keys: TokenKeys{Keyset: keyset, Keys: keys}})
 	graph := pipelineBytes(t, p)
 
@@ -169,7 +170,7 @@ func TestKeysFromSecretsManager(t *testing.T) {
 	res := TokenizeFiles(s, matchPaths(s, filepath.Join(in, "*")), FileOptions{
 		Policy: testPolicyParsed(t),
 		Keys:   TokenKeys{Keyset: keyset, Keys: Keys{Refs: []string{"secretsmanager://ml/team-key"}}},
-		Output: filepath.Join(dir, "out"),
+		Files:  Files{Output: filepath.Join(dir, "out")},
 	})
 	writeResults(s, res, filepath.Join(dir, "results.jsonl"))
 	runPipeline(t, p)
@@ -177,7 +178,7 @@ func TestKeysFromSecretsManager(t *testing.T) {
 	rs := readResults(t, filepath.Join(dir, "results.jsonl"))
 	done := 0
 	for _, r := range rs {
-		if r.Status == StatusDone {
+		if r.Status == dataset.StatusDone {
 			done++
 		} else {
 			t.Errorf("%v", r)

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/mlseal/mlseal/dataset"
 	"github.com/mlseal/mlseal/tokenize"
 )
 
@@ -60,7 +61,7 @@ func TestTokenizeFilesMatchesCLI(t *testing.T) {
 	opts := FileOptions{
 		Policy: testPolicyParsed(t),
 		Keys:   TokenKeys{Keyset: keyset, Keys: Keys{Refs: []string{keyFile}}},
-		Output: out,
+		Files:  Files{Output: out},
 	}
 	p, s := beam.NewPipelineWithRoot()
 	writeResults(s, TokenizeFiles(s, matchPaths(s, filepath.Join(in, "*")), opts), filepath.Join(dir, "results.jsonl"))
@@ -72,7 +73,7 @@ func TestTokenizeFilesMatchesCLI(t *testing.T) {
 	}
 	var records int64
 	for _, r := range rs {
-		if r.Status != StatusDone || r.Op != "tokenize" || r.BytesOut == 0 {
+		if r.Status != dataset.StatusDone || r.Op != "tokenize" || r.OutputSize == 0 {
 			t.Errorf("result %v", r)
 		}
 		records += r.Records
@@ -88,7 +89,7 @@ func TestTokenizeFilesMatchesCLI(t *testing.T) {
 		sameFile(t, filepath.Join(out, name), want)
 	}
 
-	opts.Output = back
+	opts.Files.Output = back
 	p, s = beam.NewPipelineWithRoot()
 	writeResults(s, DetokenizeFiles(s, matchPaths(s, filepath.Join(out, "*")), opts), filepath.Join(dir, "back.jsonl"))
 	runPipeline(t, p)
@@ -128,23 +129,23 @@ func TestTokenizeFilesFailedItem(t *testing.T) {
 	res := TokenizeFiles(s, matchPaths(s, filepath.Join(in, "*")), FileOptions{
 		Policy: testPolicyParsed(t),
 		Keys:   TokenKeys{Keyset: keyset, Keys: Keys{Refs: []string{keyFile}}},
-		Output: out,
+		Files:  Files{Output: out},
 	})
 	writeResults(s, res, filepath.Join(dir, "results.jsonl"))
 	runPipeline(t, p)
 
 	rs := readResults(t, filepath.Join(dir, "results.jsonl"))
-	status := map[string]Result{}
+	status := map[string]dataset.Result{}
 	for _, r := range rs {
-		status[filepath.Base(r.Source)] = r
+		status[filepath.Base(r.Input)] = r
 	}
-	if r := status["good.jsonl"]; r.Status != StatusDone || r.Records != 100 {
+	if r := status["good.jsonl"]; r.Status != dataset.StatusDone || r.Records != 100 {
 		t.Errorf("good.jsonl: %v", r)
 	}
-	if r := status["bad.jsonl"]; r.Status != StatusFailed || !strings.Contains(r.Error, "record 2") || r.Destination != "" {
+	if r := status["bad.jsonl"]; r.Status != dataset.StatusFailed || !strings.Contains(r.Error, "record 2") {
 		t.Errorf("bad.jsonl: %+v", r)
 	}
-	if r := status["taken.csv"]; r.Status != StatusFailed || !strings.Contains(r.Error, "exists") {
+	if r := status["taken.csv"]; r.Status != dataset.StatusFailed || !strings.Contains(r.Error, "exists") {
 		t.Errorf("taken.csv: %+v", r)
 	}
 	entries, _ := os.ReadDir(out)

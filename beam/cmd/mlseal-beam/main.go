@@ -40,23 +40,31 @@ func (l *list) String() string     { return strings.Join(*l, ",") }
 func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
 var (
-	op          = flag.String("op", "", "operation: encrypt, decrypt, rewrap, tokenize or detokenize")
-	input       = flag.String("input", "", "inputs: a glob (data/*.csv, s3://bucket/raw/*.jsonl), a directory or an s3:// prefix")
-	output      = flag.String("output", "", "output directory or s3:// prefix")
-	policy      = flag.String("policy", "", "tokenize: policy `FILE` (JSON), read here and carried in the pipeline")
-	keyset      = flag.String("keyset", "", "tokenize: token keyset `FILE` or s3:// object, read by the workers")
-	format      = flag.String("format", "", "tokenize: record format csv, jsonl or parquet (default: from each input's extension)")
-	region      = flag.String("aws_region", "", "AWS `REGION` of KMS keys named without an ARN, Secrets Manager and S3 (default: AWS_REGION)")
-	kmsEndpoint = flag.String("kms_endpoint", "", "AWS KMS endpoint `URL` (default: AWS_ENDPOINT_URL_KMS or the profile's)")
-	kmsTimeout  = flag.Duration("kms_timeout", mbeam.DefaultKMSTimeout, "give up on an AWS KMS call, retries included, after `DURATION`")
-	force       = flag.Bool("force", false, "replace existing outputs")
-	failFast    = flag.Bool("fail_on_error", false, "fail the pipeline on the first failed item, instead of reporting it")
-	results     = flag.String("results", "", "write one JSON line per item to `FILE` (local or s3://)")
-	keys        list
+	op           = flag.String("op", "", "operation: encrypt, decrypt, rewrap, tokenize or detokenize")
+	input        = flag.String("input", "", "inputs: a glob (data/*.csv, s3://bucket/raw/*.jsonl), a file, a directory or an s3:// prefix")
+	output       = flag.String("output", "", "output directory or s3:// prefix")
+	policy       = flag.String("policy", "", "tokenize: policy `FILE` (JSON), read here and carried in the pipeline")
+	keyset       = flag.String("keyset", "", "tokenize: token keyset `FILE` or s3:// object, read by the workers")
+	format       = flag.String("format", "", "tokenize: record format csv, jsonl or parquet (default: from each input's extension)")
+	region       = flag.String("aws_region", "", "AWS `REGION` of KMS keys named without an ARN, Secrets Manager and S3 (default: AWS_REGION)")
+	kmsEndpoint  = flag.String("kms_endpoint", "", "AWS KMS endpoint `URL` (default: AWS_ENDPOINT_URL_KMS or the profile's)")
+	kmsTimeout   = flag.Duration("kms_timeout", mbeam.DefaultKMSTimeout, "give up on an AWS KMS call, retries included, after `DURATION`")
+	force        = flag.Bool("force", false, "replace existing outputs")
+	failFast     = flag.Bool("fail_on_error", false, "fail the pipeline on the first failed item, instead of reporting it")
+	results      = flag.String("results", "", "write one JSON line per item to `FILE` (local or s3://)")
+	suffix       = flag.String("suffix", "", "encrypt: added to output names; decrypt: removed from them (default .enc)")
+	signed       = flag.Bool("signed", false, "encrypt: sign the messages (suite 0x0578, ECDSA P-384)")
+	unsignedOnly = flag.Bool("unsigned_only", false, "decrypt: refuse signed messages before releasing anything")
+	allowLegacy  = flag.Bool("allow_legacy", false, "decrypt: read messages of the suites without key commitment")
+
+	keys, oldKeys, contextPairs, requiredKeys list
 )
 
 func init() {
-	flag.Var(&keys, "key", "key `REF` (repeatable): a key file, kms:KEY or secretsmanager://NAME")
+	flag.Var(&keys, "key", "key `REF` (repeatable): a key file, kms:KEY or secretsmanager://NAME; rewrap: the new keys")
+	flag.Var(&oldKeys, "old_key", "rewrap: key `REF` that unwraps the data keys now (repeatable)")
+	flag.Var(&contextPairs, "context", "encryption context `KEY=VALUE` (repeatable)")
+	flag.Var(&requiredKeys, "require_context_key", "encrypt: authenticate context `KEY` without storing it (repeatable)")
 	register.Function1x1(metadataPath)
 }
 
@@ -83,27 +91,35 @@ func run(ctx context.Context) error {
 	if *input == "" || *output == "" {
 		return errors.New("--input and --output are required")
 	}
-	k := mbeam.Keys{Refs: keys, Region: *region, KMSEndpoint: *kmsEndpoint, KMSTimeout: *kmsTimeout}
-	storage := mbeam.Storage{S3Region: *region}
+	refs := func(l list) mbeam.Keys {
+		return mbeam.Keys{Refs: l, Region: *region, KMSEndpoint: *kmsEndpoint, KMSTimeout: *kmsTimeout}
+	}
+	kc, err := parseContext(contextPairs)
+	if err != nil {
+		return err
+	}
+	files := mbeam.Files{Output: *output, Overwrite: *force, FailOnError: *failFast, Storage: mbeam.Storage{S3Region: *region}}
 	p, s := beam.NewPipelineWithRoot()
-	names := beam.ParDo(s, metadataPath, fileio.MatchFiles(s, globOf(*input)))
+	names := inputs(s, *input)
 	var res beam.PCollection
 	switch *op {
+	case "encrypt":
+		res = mbeam.EncryptFiles(s, names, mbeam.EncryptOptions{Files: files, Keys: refs(keys), Context: kc,
+			RequiredContextKeys: requiredKeys, Signed: *signed, Suffix: *suffix})
+	case "decrypt":
+		res = mbeam.DecryptFiles(s, names, mbeam.DecryptOptions{Files: files, Keys: refs(keys), Context: kc,
+			UnsignedOnly: *unsignedOnly, AllowLegacy: *allowLegacy, Suffix: *suffix})
+	case "rewrap":
+		res = mbeam.RewrapFiles(s, names, mbeam.RewrapOptions{Files: files, OldKeys: refs(oldKeys), NewKeys: refs(keys), Context: kc})
 	case "tokenize", "detokenize":
 		if *policy == "" || *keyset == "" {
-			return errors.New("--op tokenize needs --policy FILE and --keyset FILE")
+			return fmt.Errorf("--op %s needs --policy FILE and --keyset FILE", *op)
 		}
 		pol, err := tokenize.LoadPolicy(*policy)
 		if err != nil {
 			return err
 		}
-		opts := mbeam.FileOptions{
-			Policy: pol, Keys: mbeam.TokenKeys{Keyset: *keyset, Keys: k}, Format: tokenize.Format(*format),
-			Output: *output, Root: rootOf(*input), Overwrite: *force, FailOnError: *failFast, Storage: storage,
-		}
-		if err := opts.Keys.Keys.Check(); err != nil {
-			return err
-		}
+		opts := mbeam.FileOptions{Files: files, Policy: pol, Keys: mbeam.TokenKeys{Keyset: *keyset, Keys: refs(keys)}, Format: tokenize.Format(*format)}
 		if *op == "tokenize" {
 			res = mbeam.TokenizeFiles(s, names, opts)
 		} else {
@@ -127,31 +143,34 @@ func run(ctx context.Context) error {
 	return summarize(pr, time.Since(start))
 }
 
-// globOf turns a directory or prefix into a glob of what it holds.
-func globOf(in string) string {
+// inputs is the PCollection of input names: the files a glob matches,
+// listed by the runner, or else the file, directory or prefix itself,
+// which a worker expands with the dataset engine (a directory's tree is
+// mirrored under --output).
+func inputs(s beam.Scope, in string) beam.PCollection {
 	if strings.ContainsAny(in, "*?[") {
-		return in
+		return beam.ParDo(s, metadataPath, fileio.MatchFiles(s, in))
 	}
-	if strings.HasSuffix(in, "/") {
-		return in + "*"
-	}
-	if fi, err := os.Stat(in); err == nil && fi.IsDir() {
-		return strings.TrimSuffix(in, "/") + "/*"
-	}
-	return in
+	return beam.Create(s, in)
 }
 
-// rootOf is the part of the input's names that outputs leave out: the
-// directory part before the first glob character.
-func rootOf(in string) string {
-	g := globOf(in)
-	if i := strings.IndexAny(g, "*?["); i >= 0 {
-		g = g[:i]
+// parseContext parses --context k=v pairs.
+func parseContext(pairs []string) (map[string]string, error) {
+	if len(pairs) == 0 {
+		return nil, nil
 	}
-	if i := strings.LastIndex(g, "/"); i >= 0 {
-		return g[:i]
+	m := map[string]string{}
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--context %q is not KEY=VALUE", p)
+		}
+		if old, dup := m[k]; dup && old != v {
+			return nil, fmt.Errorf("--context %q given twice with different values", k)
+		}
+		m[k] = v
 	}
-	return ""
+	return m, nil
 }
 
 type failedItems struct{ n int64 }
