@@ -154,6 +154,7 @@ func TestCLITargets(t *testing.T) {
 	for _, run := range [][4]float64{{500, 1000, 950, 800}, {250, 500, 480, 400}} {
 		r.add(cliSealer, map[string]float64{"MB/s": run[0]})
 		r.add(cliEncrypt, map[string]float64{"MB/s": run[1]})
+		r.add(cliEncryptOut, map[string]float64{"MB/s": run[1]})
 		r.add(cliDecrypt, map[string]float64{"MB/s": run[2], "peak-RSS-MiB": 30})
 		r.add(cliDecryptOut, map[string]float64{"MB/s": run[3], "peak-RSS-MiB": 70})
 	}
