@@ -3,12 +3,17 @@ package dataset
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"io"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/mlseal/mlseal/envelope"
 	"github.com/mlseal/mlseal/s3io"
@@ -35,7 +40,12 @@ import (
 type Rewrap struct {
 	// Options unwrap each data key (Options.Decrypt: the old keys and the
 	// expected encryption context) and wrap it anew (Options.Keyring,
-	// which must not be a generator: multi.New(nil, keys...)).
+	// which must not be a generator: multi.New(nil, keys...)). Messages
+	// that share a data key and encryption context (as a batch encrypted
+	// with a caching materials manager does) share its new wrapped keys:
+	// Options.Keyring is asked once per distinct data key (concurrent items
+	// wait for the one call in flight), so that a batch costs as few key
+	// service calls to rewrap as it did to write.
 	Options envelope.RewrapOptions
 	// InPlace replaces each input instead of writing an output. Results
 	// then name no output, and record the version written as the item's
@@ -47,6 +57,23 @@ type Rewrap struct {
 	// (required pairs stay required) and, unless Suite is set, whether it
 	// is signed. Options.Keyring is then unused.
 	Reencrypt *envelope.EncryptOptions
+
+	memoOnce sync.Once
+	memo     *wrapMemo
+}
+
+// options are Options with the job's memo of wrapped data keys.
+func (rw *Rewrap) options() envelope.RewrapOptions {
+	rw.memoOnce.Do(func() {
+		if rw.Options.Keyring != nil {
+			rw.memo = newWrapMemo(rw.Options.Keyring)
+		}
+	})
+	o := rw.Options
+	if rw.memo != nil {
+		o.Keyring = rw.memo
+	}
+	return o
 }
 
 func (rw *Rewrap) Name() string {
@@ -83,7 +110,7 @@ func (rw *Rewrap) Apply(ctx context.Context, t *Task) error {
 		return err
 	}
 	br := bufio.NewReaderSize(src, 64<<10)
-	h, err := envelope.RewrapHeader(ctx, br, rw.Options)
+	h, err := envelope.RewrapHeader(ctx, br, rw.options())
 	if err != nil {
 		return err
 	}
@@ -167,7 +194,7 @@ func (rw *Rewrap) inS3(ctx context.Context, t *Task, out Location) error {
 		// wrote but did not record.
 		put.Metadata = map[string]string{MetaSource: sourceTag(t.Item)}
 	}
-	res, err := c.Rewrap(ctx, in.Bucket, in.Key, out.Bucket, out.Key, rw.Options, put)
+	res, err := c.Rewrap(ctx, in.Bucket, in.Key, out.Bucket, out.Key, rw.options(), put)
 	if err != nil {
 		return err
 	}
@@ -245,4 +272,92 @@ func (rw *Rewrap) reencrypt(ctx context.Context, t *Task) error {
 // messageMetadata is the S3 metadata s3io.Upload writes, for a header.
 func messageMetadata(h *envelope.Header) map[string]string {
 	return s3io.EncryptedMetadata(envelope.EncryptOptions{Suite: h.Suite, FrameLength: h.FrameLength})
+}
+
+// maxWrapMemo bounds the data keys a wrapMemo remembers: a job that meets
+// more wraps the others each time.
+const maxWrapMemo = 10000
+
+// A wrapMemo wraps each distinct data key, with its encryption context,
+// once; concurrent messages under one data key wait for the one wrap in
+// flight. Entries are found by an HMAC of the data key under a random key
+// of the memo's own, so that the memo holds no data key.
+type wrapMemo struct {
+	envelope.Keyring
+	key [32]byte
+	mu  sync.Mutex
+	m   map[[32]byte]*wrapped
+}
+
+// wrapped is one data key's wrapping, done or in flight.
+type wrapped struct {
+	done chan struct{}
+	edks []envelope.EncryptedDataKey
+	err  error
+}
+
+func newWrapMemo(kr envelope.Keyring) *wrapMemo {
+	w := &wrapMemo{Keyring: kr, m: map[[32]byte]*wrapped{}}
+	rand.Read(w.key[:])
+	return w
+}
+
+func (w *wrapMemo) OnEncrypt(ctx context.Context, m *envelope.EncryptionMaterials) error {
+	if m.DataKey == nil || len(m.EncryptedDataKeys) > 0 {
+		return w.Keyring.OnEncrypt(ctx, m)
+	}
+	id := w.id(m)
+	w.mu.Lock()
+	e, ok := w.m[id]
+	if !ok && len(w.m) < maxWrapMemo {
+		e = &wrapped{done: make(chan struct{})}
+		w.m[id] = e
+	}
+	w.mu.Unlock()
+	switch {
+	case e == nil: // the memo is full
+		return w.Keyring.OnEncrypt(ctx, m)
+	case ok:
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if e.err == nil {
+			m.EncryptedDataKeys = slices.Clone(e.edks)
+			return nil
+		}
+		// The wrap this message waited for failed (its own context may
+		// have ended): try again on its own.
+		return w.Keyring.OnEncrypt(ctx, m)
+	}
+	e.err = w.Keyring.OnEncrypt(ctx, m)
+	e.edks = slices.Clone(m.EncryptedDataKeys)
+	if e.err != nil {
+		w.mu.Lock()
+		delete(w.m, id)
+		w.mu.Unlock()
+	}
+	close(e.done)
+	return e.err
+}
+
+// id identifies a data key with its suite and encryption context.
+func (w *wrapMemo) id(m *envelope.EncryptionMaterials) (id [32]byte) {
+	mac := hmac.New(sha256.New, w.key[:])
+	field := func(b []byte) {
+		mac.Write(binary.BigEndian.AppendUint64(nil, uint64(len(b))))
+		mac.Write(b)
+	}
+	field(binary.BigEndian.AppendUint16(nil, uint16(m.Suite)))
+	field(m.DataKey)
+	for _, k := range slices.Sorted(maps.Keys(m.Context)) {
+		field([]byte(k))
+		field([]byte(m.Context[k]))
+	}
+	for _, k := range m.RequiredContextKeys {
+		field([]byte(k))
+	}
+	mac.Sum(id[:0])
+	return id
 }

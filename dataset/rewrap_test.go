@@ -9,13 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/mlseal/mlseal/dataset"
 	"github.com/mlseal/mlseal/envelope"
+	"github.com/mlseal/mlseal/envelope/cache"
 	"github.com/mlseal/mlseal/envelope/keyring/multi"
 	"github.com/mlseal/mlseal/envelope/keyring/rawaes"
 	"github.com/mlseal/mlseal/internal/testserver/minio"
@@ -240,5 +243,61 @@ func TestRewrapS3(t *testing.T) {
 	ups, err := srv.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
 	if err != nil || len(ups.Uploads) != 0 {
 		t.Fatalf("multipart uploads left: %v, %v", ups, err)
+	}
+}
+
+// countingKeyring counts the data keys it wraps.
+type countingKeyring struct {
+	envelope.Keyring
+	wraps atomic.Int64
+}
+
+func (k *countingKeyring) OnEncrypt(ctx context.Context, m *envelope.EncryptionMaterials) error {
+	k.wraps.Add(1)
+	return k.Keyring.OnEncrypt(ctx, m)
+}
+
+// Messages that share a data key (a batch encrypted through a caching
+// materials manager) share its new wrapped keys: one wrap per data key and
+// context, not per message.
+func TestRewrapWrapsEachDataKeyOnce(t *testing.T) {
+	dir := t.TempDir()
+	oldKR := namedKeyring(t, "old")
+	mm, err := cache.New(envelope.DefaultMaterials(oldKR), cache.Options{MaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	enc := map[string][]byte{}
+	for i := range 12 {
+		name := fmt.Sprintf("f%02d.enc", i)
+		files[name] = randomBytes(t, 100+i)
+		ec := map[string]string{"dataset": "test"}
+		if i >= 10 {
+			ec["extra"] = name // another context: another cache entry
+		}
+		ct, err := envelope.EncryptBytes(context.Background(), files[name], envelope.EncryptOptions{Materials: mm, Context: ec, SizeHint: int64(len(files[name]))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc[name] = ct
+	}
+	writeTree(t, filepath.Join(dir, "in"), enc)
+	newKR := &countingKeyring{Keyring: namedKeyring(t, "new")}
+	op := &dataset.Rewrap{Options: envelope.RewrapOptions{Decrypt: envelope.DecryptOptions{Keyring: oldKR}, Keyring: newKR}}
+	if _, err := dataset.Run(context.Background(), dataset.Options{
+		Sources: []dataset.Source{dataset.Source(filepath.Join(dir, "in"))}, Destination: dataset.Destination(filepath.Join(dir, "out")), Operation: op, Jobs: 4,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := newKR.wraps.Load(); got != 3 {
+		t.Errorf("%d wraps for 12 messages under 3 data keys, want 3", got)
+	}
+	for name, pt := range files {
+		ct, _ := os.ReadFile(filepath.Join(dir, "out", name))
+		got, err := envelope.DecryptBytes(context.Background(), ct, envelope.DecryptOptions{Keyring: newKR.Keyring, Context: map[string]string{"dataset": "test"}})
+		if err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("%s: %v", name, err)
+		}
 	}
 }

@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	kmstest "github.com/mlseal/mlseal/internal/testserver/kms"
 )
 
 func TestRewrapCLI(t *testing.T) {
@@ -128,5 +131,39 @@ func TestRewrapCLIS3(t *testing.T) {
 	audit, _ := s.get("audit.jsonl")
 	if !bytes.Contains(audit, []byte(`"operation":"rewrap"`)) || !bytes.Contains(audit, []byte(s.url("enc/big.bin.enc"))) || bytes.Contains(audit, []byte("train")) {
 		t.Errorf("audit trail in S3: %s", audit)
+	}
+}
+
+// TestRewrapCLIKMS rewraps a batch from one KMS key to another: the batch
+// was written under one cached data key, so the rewrap costs one Decrypt
+// and one Encrypt, and the audit trail names the keys by ARN.
+func TestRewrapCLIKMS(t *testing.T) {
+	e := newKMSEnv(t)
+	oldARN, newARN := e.srv.CreateKey("us-east-1"), e.srv.CreateKey("us-east-1")
+	var names []string
+	for i := range 20 {
+		n := fmt.Sprintf("f%02d.txt", i)
+		e.write(n, []byte(n))
+		names = append(names, n)
+	}
+	if err := os.Mkdir(e.path("enc"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.ok(nil, append([]string{"encrypt", "-k", "kms:" + oldARN, "-c", "job=1", "-o", "enc"}, names...)...)
+	e.srv.ResetCalls()
+	e.ok(nil, "rewrap", "--kms-endpoint", e.srv.URL, "--old-key", "kms:"+oldARN, "-k", "kms:"+newARN, "-c", "job=1",
+		"-o", "re", "--audit", "audit.jsonl", "enc")
+	if d, enc, gen := e.srv.Calls(kmstest.OpDecrypt), e.srv.Calls(kmstest.OpEncrypt), e.srv.Calls(kmstest.OpGenerateDataKey); d != 1 || enc != 1 || gen != 0 {
+		t.Errorf("rewrap of 20 files under one data key: %d Decrypt, %d Encrypt, %d GenerateDataKey calls; want 1, 1, 0", d, enc, gen)
+	}
+	for _, n := range names {
+		if got := e.ok(nil, "decrypt", "-k", "kms:"+newARN, "-c", "job=1", "re/"+n+".enc").stdout; string(got) != n {
+			t.Fatalf("%s after rewrap: %q", n, got)
+		}
+	}
+	e.fail(exitIntegrity, nil, "decrypt", "-k", "kms:"+oldARN, "-c", "job=1", "re/f00.txt.enc")
+	audit := string(e.read("audit.jsonl"))
+	if strings.Count(audit, `"wrapping_keys":[{"provider":"aws-kms","key":"`+newARN+`"}]`) != 20 {
+		t.Errorf("audit trail does not name the new key's ARN on each line:\n%s", audit)
 	}
 }
