@@ -47,12 +47,12 @@ type kmsFlags struct {
 func (f *kmsFlags) addFlags(fl *pflag.FlagSet, decrypt bool) {
 	fl.StringVar(&f.endpoint, "kms-endpoint", "", "AWS KMS endpoint `URL` (default: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL or the profile's)")
 	fl.DurationVar(&f.timeout, "kms-timeout", defaultKMSTimeout, "give up on AWS KMS after `DURATION`: a total for all the KMS calls of one file or stream, every key and every retry included")
-	fl.StringVar(&f.region, "region", "", "AWS `REGION` of KMS keys named without an ARN (default: AWS_REGION or the profile's)")
+	fl.StringVar(&f.region, "region", "", "AWS `REGION` of KMS keys named without an ARN, and of --discovery (default: AWS_REGION or the profile's)")
 	if decrypt {
 		fl.BoolVar(&f.discovery, "discovery", false, "let AWS KMS in the configured region unwrap with any KMS key the message names that it can use, multi-Region keys through their replica there (restrict with --discovery-account)")
 		fl.StringArrayVar(&f.regions, "discovery-region", nil, "discovery through AWS KMS in `REGION` instead of the configured region (repeatable: tried in order; implies --discovery)")
 		fl.StringArrayVar(&f.accounts, "discovery-account", nil, "with --discovery, only keys of AWS account `ID` (repeatable)")
-		fl.StringVar(&f.partition, "discovery-partition", "", "with --discovery-account, the keys' AWS `PARTITION` (default aws)")
+		fl.StringVar(&f.partition, "discovery-partition", "", "with --discovery-account, the keys' AWS `PARTITION` (default: that of the region asked, such as aws or aws-cn)")
 	}
 }
 
@@ -93,6 +93,17 @@ func (f *kmsFlags) clientProvider() (awskms.ClientProvider, error) {
 		f.clients = awskms.NewClientProvider(awsconfig.Options{Region: f.region, Endpoint: f.endpoint})
 	}
 	return f.clients, nil
+}
+
+// partitionOf is the AWS partition of a region, as KMS key ARNs name it.
+func partitionOf(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
 }
 
 // configuredRegion is the region that --discovery asks: --region, else
@@ -169,13 +180,6 @@ func (f *kmsFlags) resolve(keys []loadedKey, decrypt bool) ([]loadedKey, error) 
 		}
 	}
 	if f.discovery {
-		var filter *awskms.DiscoveryFilter
-		if len(f.accounts) > 0 {
-			filter = &awskms.DiscoveryFilter{Partition: f.partition, Accounts: f.accounts}
-			if filter.Partition == "" {
-				filter.Partition = "aws"
-			}
-		}
 		regions := f.regions
 		if len(regions) == 0 {
 			r, err := f.configuredRegion()
@@ -183,6 +187,13 @@ func (f *kmsFlags) resolve(keys []loadedKey, decrypt bool) ([]loadedKey, error) 
 				return nil, err
 			}
 			regions = []string{r}
+		}
+		var filter *awskms.DiscoveryFilter
+		if len(f.accounts) > 0 {
+			filter = &awskms.DiscoveryFilter{Partition: f.partition, Accounts: f.accounts}
+			if filter.Partition == "" {
+				filter.Partition = partitionOf(regions[0])
+			}
 		}
 		// Multi-Region aware: a message wrapped by a multi-Region key opens
 		// with the key's replica in the region asked; other keys only in

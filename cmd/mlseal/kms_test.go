@@ -408,6 +408,12 @@ func TestKMSDiscoveryRegions(t *testing.T) {
 		t.Fatalf("strict: requests %+v", reqs)
 	}
 	e.fail(exitUsage, nil, "decrypt", "--discovery-region", "", "west.mlseal")
+	// An account filter takes the partition of the region asked.
+	cn := e.srv.CreateKey("cn-north-1")
+	e.ok(nil, "encrypt", "-k", "kms:"+cn, "-o", "cn.mlseal", "data.bin")
+	e.ok(nil, "decrypt", "--discovery-region", "cn-north-1", "--discovery-account", kmstest.DefaultAccount, "-o", "cn.bin", "cn.mlseal")
+	e.fail(exitIntegrity, nil, "decrypt", "--discovery-region", "cn-north-1", "--discovery-account", kmstest.DefaultAccount,
+		"--discovery-partition", "aws", "-o", "cn2.bin", "cn.mlseal")
 }
 
 // TestKMSNoCredentials checks that a user with no AWS credentials anywhere
