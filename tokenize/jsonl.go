@@ -109,7 +109,7 @@ func (w *jsonWalker) record(out, rec []byte) ([]byte, error) {
 	if rec[0] != '{' {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
 	}
-	if !json.Valid(rec) {
+	if !validJSON(rec) {
 		var v any
 		err := json.Unmarshal(rec, &v)
 		return nil, fmt.Errorf("%w: invalid JSON: %v", ErrMalformed, err)
