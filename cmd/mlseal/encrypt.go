@@ -55,7 +55,7 @@ not stored, so whoever decrypts must pass them with --context.
 	fl.StringArrayVarP(&f.context, "context", "c", nil, "encryption context pair `KEY=VALUE` (repeatable)")
 	fl.StringArrayVar(&f.required, "require-context-key", nil, "context `KEY` to authenticate but not store (repeatable)")
 	fl.StringVar(&f.suite, "suite", "", "algorithm suite `NAME` or hex id (default "+envelope.DefaultSuite.String()+")")
-	fl.IntVar(&f.frameLength, "frame-length", 0, fmt.Sprintf("plaintext bytes per frame (default %d)", envelope.DefaultFrameLength))
+	fl.IntVar(&f.frameLength, "frame-length", envelope.DefaultFrameLength, fmt.Sprintf("plaintext `BYTES` per frame, 1 to %d", envelope.DefaultMaxFrameLength))
 	fl.IntVar(&f.workers, "workers", 0, "goroutines sealing frames (default GOMAXPROCS)")
 	fl.StringVarP(&f.out, "output", "o", "", "output `OUT` file or existing directory (default stdout)")
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite existing output files")
@@ -66,8 +66,12 @@ not stored, so whoever decrypts must pass them with --context.
 
 func (a *app) encrypt(ctx context.Context, f *encryptFlags, args []string) error {
 	opts := envelope.EncryptOptions{FrameLength: f.frameLength, Workers: f.workers}
-	if f.frameLength < 0 {
-		return usageErrorf("--frame-length must be positive")
+	if f.frameLength < 1 || f.frameLength > envelope.DefaultMaxFrameLength {
+		return &cliError{
+			err:  fmt.Errorf("--frame-length %d is outside 1..%d", f.frameLength, envelope.DefaultMaxFrameLength),
+			code: exitUsage,
+			hint: fmt.Sprintf("the default, %d, suits most data", envelope.DefaultFrameLength),
+		}
 	}
 	if f.workers < 0 {
 		return usageErrorf("--workers must not be negative")

@@ -110,7 +110,7 @@ func (a *app) keygen(cmd *cobra.Command, f *keygenFlags) error {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%s already exists; keygen never overwrites a key file", f.out)
 		}
-		return err
+		return namedOutput(err, f.out)
 	}
 	a.logf("wrote %s to %s", k, f.out)
 	if f.publicOut != "" {
@@ -122,7 +122,7 @@ func (a *app) keygen(cmd *cobra.Command, f *keygenFlags) error {
 			if errors.Is(err, fs.ErrExist) {
 				return fmt.Errorf("%s already exists; keygen never overwrites a key file", f.publicOut)
 			}
-			return err
+			return namedOutput(err, f.publicOut)
 		}
 		a.logf("wrote its public-only copy to %s: it encrypts but cannot decrypt", f.publicOut)
 	}

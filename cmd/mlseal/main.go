@@ -18,7 +18,8 @@
 //	2  usage: bad flags or arguments
 //	3  the message is not authentic: tampered, truncated, malformed, or not
 //	   openable with the given keys and encryption context
-//	4  a batch in which some items failed (each failure is reported)
+//	4  a batch in which some items failed (each failure is reported), or a
+//	   tokenize --rejects run that rejected every record
 package main
 
 import (
@@ -34,6 +35,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/mlseal/mlseal/envelope"
 )
@@ -53,7 +55,8 @@ const exitCodeHelp = `Exit codes:
   2  usage: bad flags or arguments
   3  the message is not authentic: tampered, truncated, malformed, or not
      openable with the given keys and encryption context
-  4  a batch in which some items failed
+  4  a batch in which some items failed, or a tokenize --rejects run
+     that rejected every record
 `
 
 // interruptGrace bounds how long an interrupted job may take to unwind
@@ -314,15 +317,12 @@ func (w *stdoutWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// isTerminal reports whether w is a character device such as a terminal.
+// isTerminal reports whether w is a terminal. Other character devices,
+// such as /dev/null, are not: mlseal writes to them as to files.
 func isTerminal(w any) bool {
 	if s, ok := w.(*stdoutWriter); ok {
 		w = s.f
 	}
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/mlseal/mlseal/dataset"
@@ -100,7 +102,7 @@ func (a *app) createOutput(name string, force bool, perm fs.FileMode) (*output, 
 	}
 	tmp, err := createTemp(name, perm)
 	if err != nil {
-		return nil, err
+		return nil, namedOutput(err, name)
 	}
 	return &output{w: tmp, name: name, tmp: tmp, force: force}, nil
 }
@@ -219,3 +221,75 @@ func removeTempFiles() {
 		os.Remove(p)
 	}
 }
+
+// outputDir creates the local directory that -o names when it ends in a
+// slash or several inputs go under it, so that a batch can be written to
+// a directory that does not exist yet. It returns the destination for
+// the job, without the trailing slash (the engine would take "dir/" for a
+// file's name), and a function that removes the directory again if it
+// made it and it is still empty, for a job that fails before it writes.
+func outputDir(out string, inputs int) (string, func(), error) {
+	keep := func() {}
+	if isStd(out) || isS3(out) {
+		return out, keep, nil
+	}
+	slash := strings.HasSuffix(out, "/") || strings.HasSuffix(out, string(filepath.Separator))
+	if !slash && inputs < 2 {
+		return out, keep, nil
+	}
+	dir := filepath.Clean(out)
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return dir, keep, nil // a directory, or a file that the job refuses
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return out, keep, fmt.Errorf("creating the output directory %s: %w", out, pathless(err))
+	}
+	return dir, func() { os.Remove(dir) }, nil
+}
+
+// pathless returns the error of an operation on a path without the path,
+// for messages that name it in their own words.
+func pathless(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// A temporary file's name, as createTemp, the dataset engine and keyfile
+// make it: ".NAME.tmp-" and hex or decimal digits.
+var tempName = regexp.MustCompile(`/?\.[^/]*\.tmp-[0-9a-f]+$`)
+
+// namedOutput rewrites an error about an output's temporary file (a full
+// disk, a missing directory) to name the output the user asked for: the
+// temporary file is a detail that is gone by the time they read it.
+func namedOutput(err error, out string) error {
+	var pe *fs.PathError
+	if out == "" || !errors.As(err, &pe) || !tempName.MatchString(pe.Path) {
+		return err
+	}
+	var msg string
+	if strings.Contains(err.Error(), out) {
+		// Named already ("writing OUT: open .OUT.tmp-1: ..."): drop the
+		// temporary file.
+		msg = strings.Replace(err.Error(), pe.Op+" "+pe.Path+": ", "", 1)
+	} else {
+		verb := "writing"
+		switch pe.Op {
+		case "open", "openat":
+			verb = "creating"
+		}
+		msg = strings.Replace(err.Error(), pe.Op+" "+pe.Path, verb+" "+out, 1)
+	}
+	return &renamedError{msg: msg, err: err}
+}
+
+// renamedError is an error with another message and the same chain.
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (e *renamedError) Error() string { return e.msg }
+func (e *renamedError) Unwrap() error { return e.err }

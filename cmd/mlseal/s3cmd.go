@@ -161,13 +161,22 @@ func (a *app) s3Client(ctx context.Context, d *datasetJob) (*s3io.Client, error)
 // behaves as a plain command: its error is returned as it is. Otherwise
 // each failure is printed, a summary follows, and the error is a
 // batchError.
-func (a *app) runDataset(ctx context.Context, d *datasetJob) error {
+func (a *app) runDataset(ctx context.Context, d *datasetJob) (err error) {
 	f := d.flags
 	if err := f.check(); err != nil {
 		return err
 	}
+	out, unmake, err := outputDir(d.out, len(d.args))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			unmake() // if nothing was written there
+		}
+	}()
 	opts := dataset.Options{
-		Destination:    dataset.Destination(d.out),
+		Destination:    dataset.Destination(out),
 		Operation:      d.op,
 		Jobs:           f.jobs,
 		Manifest:       f.manifest,
@@ -196,7 +205,6 @@ func (a *app) runDataset(ctx context.Context, d *datasetJob) error {
 			return err
 		}
 	}
-	var err error
 	if opts.S3, err = a.s3Client(ctx, d); err != nil {
 		return err
 	}
@@ -244,7 +252,7 @@ func (a *app) runDataset(ctx context.Context, d *datasetJob) error {
 		r.single = true
 		res := job.Do(ctx, items[0])
 		if err := res.Err(); err != nil {
-			return d.explain(items[0], existsHint(err))
+			return d.explain(items[0], existsHint(namedOutput(err, items[0].Out.String())))
 		}
 		return nil
 	}
@@ -335,7 +343,7 @@ func (r *renderer) event(e dataset.Event) {
 			if r.single {
 				return // returned, and printed, by runDataset
 			}
-			err := r.d.explain(e.Item, existsHint(res.Err()))
+			err := r.d.explain(e.Item, existsHint(namedOutput(res.Err(), e.Item.Out.String())))
 			r.print(func() {
 				r.a.printError(e.Item.In.String(), withoutHint(err))
 				if h := hintOf(err); h != "" && !slices.Contains(r.hints, h) {

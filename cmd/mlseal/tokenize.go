@@ -219,6 +219,7 @@ func (a *app) tokenize(ctx context.Context, f *tokenizeFlags, args []string, det
 	opts := tokenize.Options{Format: format, Workers: f.workers}
 	op := &dataset.Tokenize{Reverse: detok}
 	var rej *output
+	var allRejected *dataset.Result // with --rejects, a run that kept no record
 	verb := "tokenized"
 	if detok {
 		verb = "detokenized"
@@ -254,7 +255,10 @@ func (a *app) tokenize(ctx context.Context, f *tokenizeFlags, args []string, det
 			return withHint(abortHint(err), tokenizeHint(err, detok, itFormat == tokenize.FormatParquet))
 		},
 		ok: func(r *dataset.Result) {
-			if rej != nil && r.Rejected > 0 {
+			switch {
+			case rej != nil && r.Rejected > 0 && r.Rejected == r.Records:
+				allRejected = r
+			case rej != nil && r.Rejected > 0:
 				a.logf("%d of %d records rejected, written to %s", r.Rejected, r.Records, f.rejects)
 			}
 			for _, field := range slices.Sorted(maps.Keys(r.Passed)) {
@@ -270,7 +274,19 @@ func (a *app) tokenize(ctx context.Context, f *tokenizeFlags, args []string, det
 			rej.abort()
 			return err
 		}
-		return rej.commit()
+		if err := rej.commit(); err != nil {
+			return err
+		}
+	}
+	if err == nil && allRejected != nil {
+		// Exit 4, as a batch whose every item failed: the output holds
+		// no record, which a script must not take for success.
+		return &cliError{
+			err: fmt.Errorf("every record of %s was rejected (%d of %d), written to %s",
+				displayName(in, false), allRejected.Rejected, allRejected.Records, f.rejects),
+			code: exitBatch,
+			hint: "check that the policy's fields and operations fit this data ('mlseal scan --write-policy FILE IN' suggests a policy)",
+		}
 	}
 	return err
 }
