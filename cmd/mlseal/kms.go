@@ -95,17 +95,6 @@ func (f *kmsFlags) clientProvider() (awskms.ClientProvider, error) {
 	return f.clients, nil
 }
 
-// partitionOf is the AWS partition of a region, as KMS key ARNs name it.
-func partitionOf(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
-}
-
 // configuredRegion is the region that --discovery asks: --region, else
 // that of the AWS configuration.
 func (f *kmsFlags) configuredRegion() (string, error) {
@@ -192,7 +181,7 @@ func (f *kmsFlags) resolve(keys []loadedKey, decrypt bool) ([]loadedKey, error) 
 		if len(f.accounts) > 0 {
 			filter = &awskms.DiscoveryFilter{Partition: f.partition, Accounts: f.accounts}
 			if filter.Partition == "" {
-				filter.Partition = partitionOf(regions[0])
+				filter.Partition = awsconfig.Partition(regions[0])
 			}
 		}
 		// Multi-Region aware: a message wrapped by a multi-Region key opens

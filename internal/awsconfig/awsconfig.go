@@ -187,6 +187,18 @@ func CheckEndpoint(endpoint string) error {
 	}
 }
 
+// Partition returns the AWS partition of a region, as ARNs name it:
+// "aws-cn" for the China regions, "aws-us-gov" for GovCloud, else "aws".
+func Partition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
+}
+
 // IsLoopback reports whether host names this machine's loopback interface.
 func IsLoopback(host string) bool {
 	if host == "localhost" {

@@ -123,3 +123,11 @@ func TestRequireRegion(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPartition(t *testing.T) {
+	for region, want := range map[string]string{"us-east-1": "aws", "eu-west-1": "aws", "cn-north-1": "aws-cn", "cn-northwest-1": "aws-cn", "us-gov-west-1": "aws-us-gov"} {
+		if got := Partition(region); got != want {
+			t.Errorf("Partition(%q) = %q, want %q", region, got, want)
+		}
+	}
+}

@@ -34,6 +34,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mlseal/mlseal/internal/awsconfig"
 )
 
 // DefaultAccount is the account of keys created without one, and the
@@ -133,17 +135,6 @@ func keyARN(partition, region, account, id string) string {
 	return "arn:" + partition + ":kms:" + region + ":" + account + ":key/" + id
 }
 
-// partitionOf returns the partition of a region, as AWS names them.
-func partitionOf(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
-}
-
 // CreateKey creates an enabled symmetric key in region, in DefaultAccount,
 // and returns its ARN.
 func (s *Server) CreateKey(region string) string { return s.CreateKeyIn(DefaultAccount, region) }
@@ -154,7 +145,7 @@ func (s *Server) CreateKeyIn(account, region string) string {
 	material := make([]byte, 32)
 	rand.Read(material)
 	id := newKeyID()
-	k := &key{arn: keyARN(partitionOf(region), region, account, id), id: id, region: region, account: account,
+	k := &key{arn: keyARN(awsconfig.Partition(region), region, account, id), id: id, region: region, account: account,
 		material: material, state: StateEnabled, created: time.Now()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -175,9 +166,9 @@ func (s *Server) CreateMultiRegionKey(primaryRegion string, replicaRegions ...st
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var arns []string
-	primary := keyARN(partitionOf(primaryRegion), primaryRegion, DefaultAccount, id)
+	primary := keyARN(awsconfig.Partition(primaryRegion), primaryRegion, DefaultAccount, id)
 	for _, region := range append([]string{primaryRegion}, replicaRegions...) {
-		k := &key{arn: keyARN(partitionOf(region), region, DefaultAccount, id), id: id, region: region,
+		k := &key{arn: keyARN(awsconfig.Partition(region), region, DefaultAccount, id), id: id, region: region,
 			account: DefaultAccount, material: material, state: StateEnabled, mrk: true, primaryARN: primary, created: time.Now()}
 		s.keys[k.arn] = k
 		arns = append(arns, k.arn)
@@ -195,7 +186,7 @@ func (s *Server) CreateAlias(name, keyARN string) string {
 		panic("kms test server: CreateAlias for unknown key " + keyARN)
 	}
 	name = strings.TrimPrefix(name, "alias/")
-	a := "arn:" + partitionOf(k.region) + ":kms:" + k.region + ":" + k.account + ":alias/" + name
+	a := "arn:" + awsconfig.Partition(k.region) + ":kms:" + k.region + ":" + k.account + ":alias/" + name
 	s.aliases[a] = keyARN
 	return a
 }
@@ -448,7 +439,7 @@ func (s *Server) resolve(id, region string) (*key, *kmsError) {
 	}
 	arn := id
 	if !strings.HasPrefix(id, "arn:") {
-		arn = "arn:" + partitionOf(region) + ":kms:" + region + ":" + DefaultAccount + ":"
+		arn = "arn:" + awsconfig.Partition(region) + ":kms:" + region + ":" + DefaultAccount + ":"
 		if strings.HasPrefix(id, "alias/") {
 			arn += id
 		} else {
@@ -513,7 +504,7 @@ func (s *Server) decrypt(region, keyID string, blob []byte, ec map[string]string
 	// the same id in every region, so the replica in the caller's region
 	// decrypts it.
 	account, id, _ := strings.Cut(owner, "/")
-	k, found := s.keys[keyARN(partitionOf(region), region, account, id)]
+	k, found := s.keys[keyARN(awsconfig.Partition(region), region, account, id)]
 	if keyID != "" {
 		named, kerr := s.resolve(keyID, region)
 		if kerr != nil {
