@@ -462,8 +462,8 @@ func (d *Discovery) OnDecrypt(ctx context.Context, m *envelope.DecryptionMateria
 	}
 	if len(cands) == 0 {
 		if len(elsewhere) > 0 {
-			return fmt.Errorf("awskms: %w: the message's AWS KMS keys are single-Region keys in %s, and %s calls KMS in %s only",
-				envelope.ErrNoDataKey, strings.Join(elsewhere, ", "), d, d.region)
+			return fmt.Errorf("awskms: %w: the message's AWS KMS keys are single-Region keys in %s, which %s does not try: ask KMS in %s",
+				envelope.ErrNoDataKey, strings.Join(elsewhere, ", "), d, strings.Join(elsewhere, " or "))
 		}
 		return fmt.Errorf("awskms: %w: the message has no data key wrapped by AWS KMS that %s may try", envelope.ErrNoDataKey, d)
 	}
