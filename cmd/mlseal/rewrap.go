@@ -125,6 +125,10 @@ func (a *app) rewrap(ctx context.Context, f *rewrapFlags, args []string) error {
 		binaryOut: true,
 		prepare: func(items []*dataset.Item) (err error) {
 			if op.Options.Decrypt, oldKeys, err = a.openOptions(&f.dec); err != nil {
+				if len(f.dec.keys) == 0 && hintOf(err) != "" {
+					// The hint of decrypt names its --key; here it is --old-key.
+					return withHint(withoutHint(err), "pass --old-key with a key the messages are encrypted with now")
+				}
 				return err
 			}
 			if err := batchDecryptMaterials(&op.Options.Decrypt, oldKeys, len(items)); err != nil {

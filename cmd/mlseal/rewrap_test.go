@@ -40,6 +40,12 @@ func TestRewrapCLI(t *testing.T) {
 	}
 	e.fail(3, nil, "rewrap", "--old-key", "old.key", "-k", "new.key", "-c", "dataset=test", "-o", "x.enc", "data.csv.enc")
 
+	// No --old-key and no default key: the hint names --old-key.
+	r = e.fail(1, nil, "rewrap", "-k", "new.key", "-o", "x.enc", "data.csv.enc")
+	if !strings.Contains(r.stderr, "hint: pass --old-key") {
+		t.Errorf("no default key: %s", r.stderr)
+	}
+
 	// Usage errors.
 	e.fail(2, nil, "rewrap", "--old-key", "old.key", "-o", "x.enc", "data.csv.enc")
 	e.fail(2, nil, "rewrap", "--old-key", "old.key", "-k", "new.key", "--in-place", "-o", "x.enc", "data.csv.enc")
