@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -95,8 +96,8 @@ func (a *app) rewrap(ctx context.Context, f *rewrapFlags, args []string) error {
 			hint: "pass --key with each key the rewrapped messages should open with, and --old-key with a key they open with now"}
 	case f.inPlace && f.out != "":
 		return usageErrorf("--in-place replaces the inputs: it takes no -o")
-	case f.inPlace && len(args) == 0:
-		return usageErrorf("--in-place needs the inputs to replace")
+	case f.inPlace && (len(args) == 0 || slices.Contains(args, "-")):
+		return usageErrorf("--in-place needs the files or objects to replace (not stdin)")
 	case f.suite != "" && !f.reencrypt:
 		return usageErrorf("--suite goes with --reencrypt: rewrap keeps each message's suite")
 	case f.dec.allowLegacy && !f.reencrypt:

@@ -50,6 +50,7 @@ func TestRewrapCLI(t *testing.T) {
 	e.fail(2, nil, "rewrap", "--old-key", "old.key", "-o", "x.enc", "data.csv.enc")
 	e.fail(2, nil, "rewrap", "--old-key", "old.key", "-k", "new.key", "--in-place", "-o", "x.enc", "data.csv.enc")
 	e.fail(2, nil, "rewrap", "--old-key", "old.key", "-k", "new.key", "--allow-legacy", "-o", "x.enc", "data.csv.enc")
+	e.fail(2, old, "rewrap", "--old-key", "old.key", "-k", "new.key", "--in-place", "-")
 	// An existing output needs --force.
 	e.fail(1, nil, "rewrap", "--old-key", "old.key", "-k", "new.key", "-c", "dataset=train", "-o", "re.enc", "data.csv.enc")
 
