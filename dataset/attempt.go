@@ -63,7 +63,7 @@ func (j *Job) attempt(ctx context.Context, it *Item, r *Result) (err error) {
 	}
 	if err := t.out.commit(); err != nil {
 		r.Status = ""
-		return err
+		return why(ctx, parent, err)
 	}
 	return nil
 }

@@ -81,7 +81,10 @@ type Options struct {
 	// S3Config configures the client made when S3 is nil.
 	S3Config s3io.Config
 
-	// Stdin and Stdout are the streams "-" names.
+	// Stdin and Stdout are the streams "-" names, os.Stdin and os.Stdout
+	// when nil. Stdin is read in a goroutine of its own, so that a
+	// cancelled job returns even while a read from it is blocked; that
+	// read ends when Stdin has something to say, or the program exits.
 	Stdin  io.Reader
 	Stdout io.Writer
 

@@ -77,3 +77,57 @@ func (j *Job) stdout() io.Writer {
 	}
 	return os.Stdout
 }
+
+// detachedReader reads r in a goroutine, so that Read returns when ctx is
+// done even though the read underneath is still blocked (os.Stdin on a
+// pipe or a terminal cannot be interrupted). After that the reader is
+// unusable.
+type detachedReader struct {
+	ctx     context.Context
+	r       io.Reader
+	buf     []byte
+	rest    []byte // read and not yet returned
+	pending chan readResult
+	err     error
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+func (d *detachedReader) Read(p []byte) (int, error) {
+	if len(d.rest) > 0 {
+		n := copy(p, d.rest)
+		d.rest = d.rest[n:]
+		return n, nil
+	}
+	if d.err != nil {
+		return 0, d.err
+	}
+	if d.pending == nil {
+		if d.buf == nil {
+			d.buf = make([]byte, copyBufSize)
+		}
+		ch := make(chan readResult, 1)
+		go func() {
+			n, err := d.r.Read(d.buf)
+			ch <- readResult{n, err}
+		}()
+		d.pending = ch
+	}
+	select {
+	case res := <-d.pending:
+		d.pending = nil
+		d.err = res.err
+		n := copy(p, d.buf[:res.n])
+		d.rest = d.buf[n:res.n]
+		if n > 0 {
+			return n, nil
+		}
+		return 0, d.err
+	case <-d.ctx.Done():
+		d.err = context.Cause(d.ctx)
+		return 0, d.err
+	}
+}

@@ -256,7 +256,7 @@ func TestStalledTransferRetried(t *testing.T) {
 	_, err := dataset.Run(context.Background(), dataset.Options{
 		Sources: []dataset.Source{dataset.Source(filepath.Join(dir, "big.bin"))}, Destination: dataset.Destination(f.url("big.enc")),
 		Operation: encryptOp(t), S3: f.client(s3io.Options{PartSize: 5 << 20, AbortTimeout: 500 * time.Millisecond}),
-		StallTimeout: 300 * time.Millisecond, Retries: 1,
+		StallTimeout: time.Second, Retries: 1,
 		Events: func(e dataset.Event) {
 			col.events(e)
 			if e.Kind == dataset.EventRetry {
@@ -268,10 +268,10 @@ func TestStalledTransferRetried(t *testing.T) {
 			}
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := col.results[filepath.Join(dir, "big.bin")]
+	if err != nil {
+		t.Fatalf("%v: %+v", err, r)
+	}
 	if retried.Load() != 1 || r.Attempts != 2 || r.Status != dataset.StatusDone {
 		t.Fatalf("retries %d, result %+v", retried.Load(), r)
 	}
@@ -326,7 +326,9 @@ func TestStalledUploadAbortFailureReported(t *testing.T) {
 	if len(rs) != 1 || rs[0].ErrorClass != dataset.ClassStalled || rs[0].UploadID == "" || !strings.Contains(rs[0].Error, rs[0].UploadID) {
 		t.Fatalf("manifest: %+v", rs)
 	}
-	f.proxy.Resume()
+	// MinIO itself still answers (only the way to it is paused): the
+	// upload left behind is the one reported. (Once the way is open again,
+	// the abort requests held up in it may still reach MinIO.)
 	if ids := f.uploads(t, key); len(ids) != 1 || ids[0] != rs[0].UploadID {
 		t.Errorf("uploads left %v, reported %s", ids, rs[0].UploadID)
 	}

@@ -31,8 +31,8 @@ func watch(limit time.Duration, cancel context.CancelCauseFunc) (w *watchdog, st
 			case <-done:
 				return
 			case now := <-t.C:
-				if idle := now.Sub(time.Unix(0, w.last.Load())); idle >= limit {
-					cancel(fmt.Errorf("%w: no bytes moved for %s", ErrStalled, idle.Round(time.Second)))
+				if now.Sub(time.Unix(0, w.last.Load())) >= limit {
+					cancel(fmt.Errorf("%w: no bytes moved for %s", ErrStalled, limit))
 					return
 				}
 			}
