@@ -165,10 +165,12 @@ func readResults(t *testing.T, path string) []dataset.Result {
 
 func runPipeline(t *testing.T, p *beam.Pipeline) {
 	t.Helper()
-	if err := ptest.Run(p); err != nil {
+	if err := runPipelineErr(p); err != nil {
 		t.Fatalf("pipeline failed: %v", err)
 	}
 }
+
+func runPipelineErr(p *beam.Pipeline) error { return ptest.Run(p) }
 
 func sameFile(t *testing.T, a, b string) {
 	t.Helper()

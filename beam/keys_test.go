@@ -65,6 +65,9 @@ func testKey(t *testing.T, dir string) (path string, fileJSON []byte, material [
 		t.Fatal(err)
 	}
 	path = filepath.Join(dir, "team.key")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.WriteNew(path); err != nil {
 		t.Fatal(err)
 	}
