@@ -100,7 +100,8 @@ type auditTrail struct {
 	run    string
 
 	mu  sync.Mutex
-	err error // the first write error, returned by close
+	op  string // the operation of the items seen, for a "stopped" line
+	err error  // the first write error, returned by close
 }
 
 // openAudit opens the audit trail named name, local or s3://, adding to
@@ -132,8 +133,13 @@ func (a *auditTrail) event(ctx context.Context, e Event) {
 	switch {
 	case e.Kind == EventItem && e.Result != nil:
 		rec = NewAuditRecord(e.Result, a.values)
+		a.mu.Lock()
+		a.op = rec.Operation
+		a.mu.Unlock()
 	case e.Kind == EventStopped:
-		rec = AuditRecord{Time: time.Now().UTC(), Result: "stopped", ErrorClass: Classify(e.Err)}
+		a.mu.Lock()
+		rec = AuditRecord{Time: time.Now().UTC(), Operation: a.op, Result: "stopped", ErrorClass: Classify(e.Err)}
+		a.mu.Unlock()
 		if e.Err != nil {
 			rec.Error = e.Err.Error()
 		}

@@ -159,3 +159,34 @@ func TestAuditS3(t *testing.T) {
 		t.Fatalf("S3 audit trail: %+v, want 4 records from two runs", recs)
 	}
 }
+
+// A batch that stops early ends its audit trail with a line that says why.
+func TestAuditStopped(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string][]byte{}
+	for i := range 20 {
+		files[fmt.Sprintf("f%02d", i)] = []byte("x")
+	}
+	writeTree(t, filepath.Join(dir, "in"), files)
+	audit := filepath.Join(dir, "audit.jsonl")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := dataset.Run(ctx, dataset.Options{
+		Sources: []dataset.Source{dataset.Source(filepath.Join(dir, "in"))}, Destination: dataset.Destination(filepath.Join(dir, "out")),
+		Operation: encryptOp(t), Jobs: 1, Audit: audit,
+		Events: func(e dataset.Event) {
+			if e.Kind == dataset.EventItem {
+				cancel()
+			}
+		},
+	})
+	if err == nil {
+		t.Fatal("a cancelled batch succeeded")
+	}
+	data, _ := os.ReadFile(audit)
+	recs := readAudit(t, data)
+	last := recs[len(recs)-1]
+	if len(recs) >= 21 || last.Result != "stopped" || last.Operation != "encrypt" || last.ErrorClass != dataset.ClassCanceled || last.Run != recs[0].Run {
+		t.Fatalf("audit trail of a stopped batch ends with %+v (%d lines)", last, len(recs))
+	}
+}
