@@ -33,8 +33,9 @@ const (
 type Options struct {
 	// Format is FormatCSV or FormatJSONL.
 	Format Format
-	// Workers is the number of goroutines transforming batches of records,
-	// GOMAXPROCS when zero. Output order is input order whatever it is.
+	// Workers is the number of goroutines transforming batches of records
+	// (for Parquet, row groups), GOMAXPROCS when zero. Output order is input
+	// order whatever it is.
 	Workers int
 	// BatchSize is the input bytes per batch, DefaultBatchSize when zero.
 	// Memory stays below about 3 x BatchSize x (2 x Workers + 2), plus the
