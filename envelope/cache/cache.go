@@ -98,7 +98,8 @@ type flight struct {
 	err  error // set before done is closed
 	// retry is set when the call ended because its caller's context did:
 	// the waiters then ask again instead of taking that error as theirs.
-	retry bool
+	retry   bool
+	waiters int // callers that joined it, guarded by the Manager's mu
 }
 
 // join returns the flight of entry id and whether the caller leads it:
@@ -107,6 +108,7 @@ func (m *Manager) join(id string) (*flight, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if f, ok := m.inflight[id]; ok {
+		f.waiters++
 		return f, false
 	}
 	f := &flight{done: make(chan struct{})}

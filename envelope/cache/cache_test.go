@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -417,19 +418,57 @@ func TestConcurrentMissesShareOneCall(t *testing.T) {
 			t.Fatalf("%d parallel messages with one wrapped key: %d Decrypt calls, want 1", parallel, got)
 		}
 	}
-	// A failed call is the answer of everyone who waited for it.
-	f.srv.Fail(kmstest.OpGenerateDataKey, -1, "KMSInternalException", 500)
-	f.srv.ResetCalls()
-	var failed atomic.Int32
-	run(func(i int) error {
-		_, err := envelope.EncryptBytes(context.Background(), []byte("x"), envelope.EncryptOptions{Materials: enc, SizeHint: 1, Context: map[string]string{"job": "c"}})
-		if err != nil {
-			failed.Add(1)
+}
+
+// failingMM fails GetEncryptionMaterials once release is closed.
+type failingMM struct {
+	envelope.MaterialsManager
+	release chan struct{}
+	calls   atomic.Int32
+}
+
+func (f *failingMM) GetEncryptionMaterials(context.Context, envelope.EncryptionMaterialsRequest) (*envelope.EncryptionMaterials, error) {
+	f.calls.Add(1)
+	<-f.release
+	return nil, errors.New("KMS is down")
+}
+
+// waiting returns how many callers wait for a call in flight.
+func (m *Manager) waiting() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, f := range m.inflight {
+		n += f.waiters
+	}
+	return n
+}
+
+// TestFailedCallIsEveryWaitersAnswer checks that the callers waiting for a
+// call that fails get its error, without a call of their own.
+func TestFailedCallIsEveryWaitersAnswer(t *testing.T) {
+	const parallel = 16
+	f := &failingMM{release: make(chan struct{})}
+	m, _ := New(f, Options{MaxAge: time.Hour})
+	req := envelope.EncryptionMaterialsRequest{Suite: envelope.DefaultSuite, PlaintextLength: 1}
+	errs := make(chan error, parallel)
+	for range parallel {
+		go func() {
+			_, err := m.GetEncryptionMaterials(context.Background(), req)
+			errs <- err
+		}()
+	}
+	for m.waiting() < parallel-1 {
+		time.Sleep(time.Millisecond)
+	}
+	close(f.release)
+	for range parallel {
+		if err := <-errs; err == nil || err.Error() != "KMS is down" {
+			t.Fatalf("a caller got %v, want the failed call's error", err)
 		}
-		return nil
-	})
-	if failed.Load() != parallel || f.srv.Calls(kmstest.OpGenerateDataKey) != 1 {
-		t.Fatalf("failing KMS: %d of %d failed after %d calls, want all after 1", failed.Load(), parallel, f.srv.Calls(kmstest.OpGenerateDataKey))
+	}
+	if n := f.calls.Load(); n != 1 {
+		t.Fatalf("%d calls underneath for %d callers, want 1", n, parallel)
 	}
 }
 
@@ -476,6 +515,9 @@ func TestWaiterOutlivesCancelledLeader(t *testing.T) {
 		_, err := m.GetEncryptionMaterials(context.Background(), req)
 		waiter <- err
 	}()
+	for m.waiting() < 1 {
+		time.Sleep(time.Millisecond)
+	}
 	cancel()
 	if err := <-leaderErr; err == nil {
 		t.Fatal("the cancelled caller got materials")
@@ -483,8 +525,7 @@ func TestWaiterOutlivesCancelledLeader(t *testing.T) {
 	if err := <-waiter; err != nil {
 		t.Fatalf("the waiting caller failed with the other's cancellation: %v", err)
 	}
-	// The waiter may have joined before or after the leader gave up; either
-	// way it made at most one call of its own.
+	// The waiter made one call of its own.
 	if n := b.calls.Load(); n != 2 {
 		t.Fatalf("%d calls underneath, want 2", n)
 	}
