@@ -108,6 +108,10 @@ func TestS3SignalsAbortUploads(t *testing.T) {
 func TestS3InterruptWhileUnresponsive(t *testing.T) {
 	s := newS3Env(t)
 	cmd, stderr, exited := s.startUpload("paused.enc")
+	ids := s.uploadIDs("paused.enc")
+	if len(ids) != 1 {
+		t.Fatalf("%d uploads pending, want 1", len(ids))
+	}
 	resume := s.pause()
 	cmd.Process.Signal(os.Interrupt)
 	time.Sleep(200 * time.Millisecond) // let the first interrupt start aborting
@@ -117,10 +121,8 @@ func TestS3InterruptWhileUnresponsive(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
 		t.Fatalf("%v, want exit status 130\n%s", err, stderr)
 	}
-	ids := s.uploadIDs("paused.enc")
-	if len(ids) != 1 {
-		t.Fatalf("%d uploads pending, want the one left behind", len(ids))
-	}
+	// (Once MinIO runs again, the abort requests it held may still
+	// remove the upload, so the test does not look for it afterwards.)
 	for _, want := range []string{"--bucket " + s.bucket, "--key paused.enc", "--upload-id " + ids[0]} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
