@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -297,7 +299,9 @@ func (r *rewrapJob) parts(ctx context.Context, id *string, first, size, bodyLen 
 	}
 	r.res.BytesSent += int64(len(data))
 	r.progress(first)
-	parts := []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: up.ETag, ChecksumCRC32: up.ChecksumCRC32}}
+	// Parts are completed by ETag: the upload is created without a
+	// checksum algorithm, and copied parts carry no checksum of the client's.
+	parts := []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: up.ETag}}
 
 	for off := first; off < bodyLen; off += size {
 		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(len(parts) + 1))})
@@ -327,19 +331,19 @@ func (r *rewrapJob) parts(ctx context.Context, id *string, first, size, bodyLen 
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			var etag, crc *string
+			var etag *string
 			var err error
 			if serverSide {
 				etag, err = r.copyPart(ctx, copier, id, n, rw.OldHeaderLen+off, rw.OldHeaderLen+end-1, info)
 			} else {
-				etag, crc, err = r.sendPart(ctx, id, n, off, end)
+				etag, err = r.sendPart(ctx, id, n, off, end)
 			}
 			if err != nil {
 				fail(err)
 				return
 			}
 			r.mu.Lock()
-			parts[i].ETag, parts[i].ChecksumCRC32 = etag, crc
+			parts[i].ETag = etag
 			r.mu.Unlock()
 			r.progress(end - off)
 		})
@@ -355,7 +359,7 @@ func (r *rewrapJob) copyPart(ctx context.Context, copier PartCopier, id *string,
 	out, err := copier.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
 		Bucket: aws.String(r.dstBucket), Key: aws.String(r.dstKey), UploadId: id,
 		PartNumber:        aws.Int32(n),
-		CopySource:        aws.String(info.Bucket + "/" + info.Key),
+		CopySource:        aws.String(copySource(info.Bucket, info.Key)),
 		CopySourceRange:   aws.String(fmt.Sprintf("bytes=%d-%d", from, to)),
 		CopySourceIfMatch: nzString(info.ETag),
 	})
@@ -370,22 +374,32 @@ func (r *rewrapJob) copyPart(ctx context.Context, copier PartCopier, id *string,
 
 // sendPart streams body bytes [off, end) through the client, for APIs
 // without a server-side copy.
-func (r *rewrapJob) sendPart(ctx context.Context, id *string, n int32, off, end int64) (etag, crc *string, err error) {
+func (r *rewrapJob) sendPart(ctx context.Context, id *string, n int32, off, end int64) (*string, error) {
 	b, err := r.readBody(off, end-off)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	out, err := r.c.api.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket: aws.String(r.dstBucket), Key: aws.String(r.dstKey), UploadId: id,
 		PartNumber: aws.Int32(n), Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	r.mu.Lock()
 	r.res.BytesSent += int64(len(b))
 	r.mu.Unlock()
-	return out.ETag, out.ChecksumCRC32, nil
+	return out.ETag, nil
+}
+
+// copySource is the x-amz-copy-source of an object: bucket and key, the key
+// URL-encoded segment by segment as S3 requires (the SDK sends it as given).
+func copySource(bucket, key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return bucket + "/" + strings.Join(segs, "/")
 }
 
 // partCopier returns the server-side copy of api, looking through the

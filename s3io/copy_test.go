@@ -60,9 +60,13 @@ func (f *fixture) plaintextHash(t *testing.T, key string, kr envelope.Keyring) (
 func TestRewrapObject(t *testing.T) {
 	f := newFixture(t)
 	newKR := newKeyring(t, "new")
-	for _, n := range []int64{100 << 10, testPartSize - 300, testPartSize, 3*testPartSize + 12345} {
+	for i, n := range []int64{100 << 10, testPartSize - 300, testPartSize, 3*testPartSize + 12345, testPartSize + 1} {
 		t.Run(strconv.FormatInt(n, 10), func(t *testing.T) {
 			src := fmt.Sprintf("src-%d.enc", n)
+			if i == 4 {
+				// A copy source is URL-encoded.
+				src = fmt.Sprintf("dir/a b+ü%%3F&=-%d.enc", n)
+			}
 			up := f.upload(t, src, uint64(n), n)
 			want := streamSum(uint64(n), n)
 			dst := src + ".rewrapped"
@@ -303,5 +307,26 @@ func TestRewrapMeasure(t *testing.T) {
 
 	if got, err := f.plaintextHash(t, "big.rewrapped", newKR); err != nil || got != streamSum(9, n) {
 		t.Fatalf("the rewrapped object: %v", err)
+	}
+}
+
+// An API without UploadPartCopy (a wrapper that does not pass it on) still
+// rewraps, streaming the body through the client.
+func TestRewrapObjectWithoutServerSideCopy(t *testing.T) {
+	f := newFixture(t)
+	newKR := newKeyring(t, "new")
+	n := int64(2*testPartSize + 7)
+	f.upload(t, "src.enc", 5, n)
+	c := s3io.New(struct{ s3io.API }{f.raw}, s3io.Options{Concurrency: 2})
+	res, err := c.Rewrap(context.Background(), f.bucket, "src.enc", f.bucket, "dst.enc",
+		envelope.RewrapOptions{Decrypt: envelope.DecryptOptions{Keyring: f.kr}, Keyring: newKR}, s3io.RewrapObjectOptions{CopyPartSize: testPartSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BytesCopied != 0 || res.BytesSent != res.Size {
+		t.Errorf("%d bytes sent, %d copied: want all %d sent", res.BytesSent, res.BytesCopied, res.Size)
+	}
+	if got, err := f.plaintextHash(t, "dst.enc", newKR); err != nil || got != streamSum(5, n) {
+		t.Fatalf("rewrapped without server-side copy: %v", err)
 	}
 }
