@@ -7,12 +7,18 @@
 // is written as a header followed by authenticated frames. Encrypt returns
 // a Writer (an io.WriteCloser) and Decrypt a Reader (an io.Reader); frames
 // are sealed and opened by a pool of goroutines and written or released in
-// order, so memory stays at a few frames whatever the size of the stream.
+// order, so memory stays at a few frames whatever the size of the stream;
+// on decrypt, at most DecryptOptions.MaxBuffered bytes of frames, whatever
+// frame length a message declares.
+//
+// The data key of a message is cleared from memory once its message key is
+// derived, unless it came from a MaterialsManager of the caller's, which may
+// share it (a cache does).
 //
 // Decrypt releases no plaintext before it is authenticated. A message that
 // is tampered with, truncated, extended, or opened with the wrong key or
 // encryption context fails with an error for which IsIntegrityError is true.
 //
 // FORMAT.md at the root of the repository says exactly what is written and
-// read.
+// read; SECURITY.md, what hostile input can and cannot do.
 package envelope
