@@ -13,10 +13,13 @@
 //	go run ./cmd/benchtable -short -readme= -svg=/tmp/t.svg   # a smoke test, writes nothing
 //
 // It builds the test binary once and runs it: first the in-memory
-// benchmarks in one process (-benchtime, -count; the table shows medians),
-// then each streamed 1 GiB case in a process of its own, so that the peak
-// RSS each reports is its own, and last a 4 GiB stream through the mlseal
-// command (stdin to stdout), whose peak RSS the kernel reports when it exits.
+// benchmarks, -count rounds of one process each (-benchtime; the table shows
+// medians, and ratios round by round), then each streamed 1 GiB case in a
+// process of its own, so that the peak RSS each reports is its own, again in
+// rounds; then the targets' pairs interleaved (limit, case, limit, case),
+// and last the mlseal command: a 4 GiB stream from a pipe to a pipe, and
+// 1 GiB files encrypted and decrypted in turn, whose peak RSS the kernel
+// reports when each exits.
 package main
 
 import (
@@ -117,17 +120,24 @@ func run(c *config) error {
 	}
 	res := newResults(c.procs)
 
-	logf("in-memory benchmarks: -benchtime %s -count %d, GOMAXPROCS %d", c.benchtime, c.count, c.procs)
-	if err := runBench(c, res, bin, "^Benchmark(Limit|Encrypt|Decrypt|SmallMessages)$", c.benchtime, c.count); err != nil {
-		return err
+	// Each round runs every benchmark once, limits among them, so that a
+	// case and its limit of the same round ran minutes apart at most, and
+	// ratios are taken round by round (results.ratio).
+	for i := range c.count {
+		logf("in-memory benchmarks, round %d/%d: -benchtime %s, GOMAXPROCS %d", i+1, c.count, c.benchtime, c.procs)
+		if err := runBench(c, res, bin, "^Benchmark(Limit|Encrypt|Decrypt|SmallMessages)$", c.benchtime, 1); err != nil {
+			return err
+		}
 	}
 	if c.stream {
 		names := throughput.StreamCaseNames(c.procs)
-		for i, name := range names {
-			full := "Stream/" + throughput.SizeName(throughput.StreamSize) + "/" + name
-			logf("streamed case %d/%d, a process of its own: %s", i+1, len(names), full)
-			if err := runBench(c, res, bin, benchRegexp("Benchmark"+full), "1x", c.streamCount); err != nil {
-				return err
+		for i := range c.streamCount {
+			for j, name := range names {
+				full := "Stream/" + throughput.SizeName(throughput.StreamSize) + "/" + name
+				logf("streamed case %d/%d, round %d/%d, a process of its own: %s", j+1, len(names), i+1, c.streamCount, full)
+				if err := runBench(c, res, bin, benchRegexp("Benchmark"+full), "1x", 1); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,5 +175,25 @@ func TestSealer(t *testing.T) {
 	}
 	if want := 3<<20 + 5 + 4*16; out.Len() != want {
 		t.Fatalf("sealed %d bytes, want %d", out.Len(), want)
+	}
+}
+
+// TestRatioByRound: benchmarks that ran in the same rounds are compared
+// round by round (the median of 1, 0.5 and 2 is 1), not by their medians
+// (200 / 150).
+func TestRatioByRound(t *testing.T) {
+	r := newResults(2)
+	for i, v := range [][2]float64{{100, 100}, {200, 400}, {300, 150}} {
+		r.add("A/1MiB/x", map[string]float64{"MB/s": v[0]})
+		r.add("B/1MiB/y", map[string]float64{"MB/s": v[1]})
+		if i == 0 {
+			r.add("C/1MiB/z", map[string]float64{"MB/s": 150})
+		}
+	}
+	if v, ok := r.ratio("A/1MiB/x", "B/1MiB/y", "MB/s"); !ok || v != 1 {
+		t.Errorf("paired ratio %v, %v; want 1", v, ok)
+	}
+	if v, ok := r.ratio("A/1MiB/x", "C/1MiB/z", "MB/s"); !ok || math.Abs(v-200.0/150) > 1e-9 {
+		t.Errorf("unpaired ratio %v, %v; want the ratio of medians", v, ok)
 	}
 }

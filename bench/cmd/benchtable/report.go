@@ -98,6 +98,33 @@ func (r *results) limitFor(c caseName) (name string, one bool, ok bool) {
 	return "", false, false
 }
 
+// ratio returns a's unit over b's. When both ran the same number of
+// times, the runner ran them in the same rounds (round i of every benchmark
+// before round i+1 of any), so the ratio is the median of the ratios of each
+// round's pair; otherwise it is the ratio of the medians.
+func (r *results) ratio(a, b, unit string) (float64, bool) {
+	ra, rb := r.runs[a], r.runs[b]
+	if len(ra) > 0 && len(ra) == len(rb) {
+		var rs []float64
+		for i := range ra {
+			x, ok1 := ra[i][unit]
+			y, ok2 := rb[i][unit]
+			if ok1 && ok2 && y > 0 {
+				rs = append(rs, x/y)
+			}
+		}
+		if len(rs) == len(ra) {
+			return median(rs), true
+		}
+	}
+	x, ok1 := r.get(a, unit)
+	y, ok2 := r.get(b, unit)
+	if !ok1 || !ok2 || y == 0 {
+		return 0, false
+	}
+	return x / y, true
+}
+
 // sha384For names the SHA-384 limit of the same size.
 func sha384For(c caseName) string {
 	g := "Limit"
@@ -149,8 +176,8 @@ func (r *results) row(name string) row {
 	case isLimit(c) && strings.HasPrefix(c.impl, "AESGCM"):
 		rw.ratio = "limit"
 	case found && ok:
-		l, _ := r.get(lim, "MB/s")
-		rw.ratio = fmtRatio(mbs / l)
+		v, _ := r.ratio(name, lim, "MB/s")
+		rw.ratio = fmtRatio(v)
 		if one {
 			rw.ratio += "¹"
 		}
@@ -166,13 +193,13 @@ func (r *results) row(name string) row {
 	}
 	if strings.HasPrefix(c.impl, "mlseal-") && c.workers > 1 && !c.parallel {
 		one := strings.Replace(name, fmt.Sprintf("workers=%d", c.workers), "workers=1", 1)
-		if v, ok := r.get(one, "MB/s"); ok && mbs > 0 {
-			notes = append(notes, fmt.Sprintf("%.2fx workers=1", mbs/v))
+		if v, ok := r.ratio(name, one, "MB/s"); ok {
+			notes = append(notes, fmt.Sprintf("%.2fx workers=1", v))
 		}
 	}
 	if c.impl == "mlseal-0x0578" {
-		if v, ok := r.get(sha384For(c), "MB/s"); ok {
-			notes = append(notes, fmt.Sprintf("%.2fx SHA-384", mbs/v))
+		if v, ok := r.ratio(name, sha384For(c), "MB/s"); ok {
+			notes = append(notes, fmt.Sprintf("%.2fx SHA-384", v))
 		}
 	}
 	if strings.HasPrefix(c.impl, "age") {
@@ -219,10 +246,11 @@ func targets(r *results, procs int) []target {
 	ratio := func(a, b string) (float64, string, bool) {
 		x, ok1 := r.get(a, "MB/s")
 		y, ok2 := r.get(b, "MB/s")
-		if !ok1 || !ok2 || y == 0 {
+		v, ok3 := r.ratio(a, b, "MB/s")
+		if !ok1 || !ok2 || !ok3 {
 			return 0, "", false
 		}
-		return x / y, fmt.Sprintf("%sx (%s / %s MB/s)", fmtRatio(x/y), fmtMBs(x), fmtMBs(y)), true
+		return v, fmt.Sprintf("%sx (%s / %s MB/s)", fmtRatio(v), fmtMBs(x), fmtMBs(y)), true
 	}
 	var ts []target
 	atLeast := func(what string, want float64, pairs ...[2]string) {
