@@ -66,7 +66,7 @@ func (a *app) bench(ctx context.Context, f benchFlags) error {
 		return err
 	}
 	cores := runtime.GOMAXPROCS(0)
-	progress := isTerminal(a.stderr)
+	progress := isTerminal(a.stderr) && !a.quiet
 	run := func(name string, op func() error) (float64, error) {
 		if progress {
 			fmt.Fprintf(a.stderr, "mlseal: measuring %s...\n", name)

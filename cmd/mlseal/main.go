@@ -129,6 +129,8 @@ type app struct {
 	// started is set when a command's RunE begins: an error returned before
 	// that comes from parsing flags and arguments.
 	started bool
+	// quiet (--quiet) draws no progress and prints no summaries.
+	quiet bool
 }
 
 // run executes the command line args and returns the process exit code.
@@ -175,6 +177,7 @@ your config directory; decrypt and verify use it but never create it.
 	root.SetIn(a.stdin)
 	var debug bool
 	root.PersistentFlags().BoolVar(&debug, "debug", false, "log the AWS SDK's warnings, debug notes and retries on stderr")
+	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "draw no progress bars and print no summaries (errors still)")
 	root.PersistentPreRun = func(*cobra.Command, []string) { setAWSDebug(debug, a.stderr) }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &cliError{err: err, code: exitUsage, hint: fmt.Sprintf("see '%s --help'", c.CommandPath())}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -248,15 +249,16 @@ func (a *app) runDataset(ctx context.Context, d *datasetJob) (err error) {
 			return err
 		}
 	}
+	r.start(items)
 	if single {
 		r.single = true
 		res := job.Do(ctx, items[0])
+		r.stopSingle(res)
 		if err := res.Err(); err != nil {
 			return d.explain(items[0], existsHint(namedOutput(err, items[0].Out.String())))
 		}
 		return nil
 	}
-	r.start(len(items))
 	sum, err := job.Run(ctx, items)
 	r.stop(sum)
 	if err := ctx.Err(); err != nil {
@@ -303,24 +305,63 @@ func existsHint(err error) error {
 }
 
 // A renderer prints a job's events: each failure as it happens, a
-// progress bar on a terminal, and the summary.
+// progress bar on a terminal (progress.go), and the summary.
 type renderer struct {
 	a      *app
 	d      *datasetJob
 	single bool
 
-	mu                    sync.Mutex // serializes stderr
-	hints                 []string
-	prog                  *progress
-	bytes                 atomic.Int64
-	done, skipped, failed atomic.Int64
+	mu     sync.Mutex // serializes stderr
+	hints  []string
+	bar    *progressBar
+	stderr io.Writer // the app's own while the bar stands in for it
+	bytes  atomic.Int64
 }
 
-func (r *renderer) start(total int) {
-	r.prog = newProgress(r.a.stderr, isTerminal(r.a.stderr), total, &r.bytes, &r.done, &r.skipped, &r.failed)
+// start draws a progress bar when stderr is a terminal, unless --quiet
+// or a single output goes to the same terminal. Until stop, what the
+// command prints on stderr goes above the bar.
+func (r *renderer) start(items []*dataset.Item) {
+	a := r.a
+	// Out is "-" for stdout, and zero for operations that write nothing.
+	toTerminal := len(items) == 1 && items[0].Out.Path == "-" && isTerminal(a.stdout)
+	if a.quiet || !isTerminal(a.stderr) || toTerminal {
+		return
+	}
+	r.bar = newProgressBar(a.stderr, items)
+	r.stderr, a.stderr = a.stderr, r.bar
+}
+
+// stopBar removes the bar and gives stderr back.
+func (r *renderer) stopBar() {
+	if r.bar == nil {
+		return
+	}
+	r.bar.stop()
+	r.a.stderr = r.stderr
+}
+
+// stopSingle ends the progress of a single item: on a terminal, a line
+// says what was done.
+func (r *renderer) stopSingle(res *dataset.Result) {
+	drawn := r.bar != nil
+	r.stopBar()
+	if !drawn || res.Err() != nil {
+		return
+	}
+	n := float64(r.bytes.Load())
+	to := ""
+	if res.Output != "" && res.Output != "-" {
+		to = " to " + res.Output
+	}
+	r.a.logf("%s %s%s (%s in %s, %s/s)", r.d.verb, displayName(res.Input, false), to, humanBytes(n), res.Elapsed.Round(time.Millisecond),
+		humanBytes(n/max(res.Elapsed.Seconds(), 1e-3)))
 }
 
 func (r *renderer) event(e dataset.Event) {
+	if r.bar != nil {
+		r.bar.event(e)
+	}
 	switch e.Kind {
 	case dataset.EventProgress:
 		r.bytes.Add(e.Bytes)
@@ -332,14 +373,11 @@ func (r *renderer) event(e dataset.Event) {
 		res := e.Result
 		switch res.Status {
 		case dataset.StatusDone:
-			r.done.Add(1)
 			if r.d.ok != nil {
 				r.print(func() { r.d.ok(res) })
 			}
 		case dataset.StatusSkipped:
-			r.skipped.Add(1)
 		default:
-			r.failed.Add(1)
 			if r.single {
 				return // returned, and printed, by runDataset
 			}
@@ -354,22 +392,19 @@ func (r *renderer) event(e dataset.Event) {
 	}
 }
 
-// print runs f with the progress bar out of the way.
+// print runs f, which prints on stderr (above the bar, if any), alone.
 func (r *renderer) print(f func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.prog != nil {
-		r.prog.clear()
-	}
 	f()
 }
 
 func (r *renderer) stop(sum *dataset.Summary) {
-	r.prog.stop()
+	r.stopBar()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a := r.a
-	if sum != nil {
+	if sum != nil && !a.quiet {
 		rate := float64(sum.BytesIn) / max(sum.Elapsed.Seconds(), 1e-3)
 		a.logf("%s %d, skipped %d, failed %d of %d inputs (%s in %s, %s/s)", r.d.verb, sum.Done, sum.Skipped, sum.Failed, sum.Total,
 			humanBytes(float64(sum.BytesIn)), sum.Elapsed.Round(time.Millisecond), humanBytes(rate))

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -238,9 +237,6 @@ func (a *app) tokenize(ctx context.Context, f *tokenizeFlags, args []string, det
 				opts.Rejects = rej.w
 				opts.OnReject = func(e *tokenize.RecordError) { a.printError(displayName(in, false), e) }
 			}
-			if len(items) == 1 && isTerminal(a.stderr) {
-				opts.Progress = a.progressPrinter()
-			}
 			op.Tokenizer, op.Options = tk, opts
 			return nil
 		},
@@ -266,9 +262,6 @@ func (a *app) tokenize(ctx context.Context, f *tokenizeFlags, args []string, det
 			}
 		},
 	})
-	if opts.Progress != nil {
-		fmt.Fprint(a.stderr, "\r\033[K")
-	}
 	if rej != nil {
 		if err != nil {
 			rej.abort()
@@ -340,21 +333,6 @@ func tokenizeHint(err error, detok, parquet bool) string {
 		return "pass --rejects FILE to set bad records aside and go on"
 	}
 	return ""
-}
-
-// progressPrinter returns a Progress callback that rewrites one status line
-// on stderr at most a few times a second.
-func (a *app) progressPrinter() func(tokenize.Progress) {
-	var last time.Time
-	start := time.Now()
-	return func(p tokenize.Progress) {
-		if time.Since(last) < 200*time.Millisecond {
-			return
-		}
-		last = time.Now()
-		secs := max(time.Since(start).Seconds(), 1e-3)
-		fmt.Fprintf(a.stderr, "\r\033[Kmlseal: %d records, %.1f MB (%.1f MB/s)", p.Records, float64(p.BytesRead)/1e6, float64(p.BytesRead)/1e6/secs)
-	}
 }
 
 type tokenKeygenFlags struct {
