@@ -88,6 +88,10 @@ type Options struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 
+	// Keys, when set, is the KeyCounter under the operation's keyring or
+	// materials manager, and Summary reports the key calls of the run.
+	Keys *KeyCounter
+
 	// Events, when set, receives progress and each item's result. Calls
 	// are serialized, from the job's goroutines; the callback must not
 	// block for long.
@@ -261,6 +265,10 @@ type Summary struct {
 	Done, Skipped, Failed int
 	BytesIn, BytesOut     int64
 	Elapsed               time.Duration
+	// DataKeysGenerated and DataKeysUnwrapped count the calls that reached
+	// Options.Keys during the run (zero without it): with AWS KMS keys,
+	// the KMS calls that a data-key cache did not save.
+	DataKeysGenerated, DataKeysUnwrapped int64
 	// Stopped, when set, says why the batch stopped before running every
 	// item (a dependency that stopped answering, a cancelled context).
 	Stopped error

@@ -12,9 +12,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mlseal/mlseal/dataset"
 	"github.com/mlseal/mlseal/envelope"
+	"github.com/mlseal/mlseal/envelope/cache"
 	"github.com/mlseal/mlseal/envelope/keyring/rawaes"
 	"github.com/mlseal/mlseal/s3io"
 )
@@ -324,4 +326,30 @@ func exampleKeyring() envelope.Keyring {
 		panic(err)
 	}
 	return kr
+}
+
+// TestSharedDataKey: parallel items share one cached data key, which the
+// summary counts through a KeyCounter under the cache.
+func TestSharedDataKey(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string][]byte{}
+	for i := range 40 {
+		files[fmt.Sprintf("f%02d", i)] = randomBytes(t, 100)
+	}
+	writeTree(t, filepath.Join(dir, "in"), files)
+	kc := dataset.CountKeyCalls(testKeyring(t))
+	mm, err := cache.New(envelope.DefaultMaterials(kc), cache.Options{MaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := dataset.Run(context.Background(), dataset.Options{
+		Sources: []dataset.Source{dataset.Source(filepath.Join(dir, "in"))}, Destination: dataset.Destination(filepath.Join(dir, "enc")),
+		Operation: &dataset.Encrypt{Options: envelope.EncryptOptions{Materials: mm}}, Jobs: 16, Keys: kc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done != 40 || sum.DataKeysGenerated != 1 {
+		t.Errorf("summary %+v, want 40 done with 1 data key", sum)
+	}
 }

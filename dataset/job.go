@@ -142,6 +142,10 @@ func (j *Job) emit(e Event) {
 func (j *Job) Run(ctx context.Context, items []*Item) (*Summary, error) {
 	start := time.Now()
 	sum := &Summary{Op: j.opts.Operation.Name(), Total: len(items)}
+	var gen0, unw0 int64
+	if k := j.opts.Keys; k != nil {
+		gen0, unw0 = k.Calls()
+	}
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	var (
@@ -185,6 +189,10 @@ feed:
 	wg.Wait()
 	sum.BytesIn, sum.BytesOut = j.bytesIn.Load(), j.bytesOut.Load()
 	sum.Elapsed = time.Since(start)
+	if k := j.opts.Keys; k != nil {
+		gen, unw := k.Calls()
+		sum.DataKeysGenerated, sum.DataKeysUnwrapped = gen-gen0, unw-unw0
+	}
 	if stopped == nil && ctx.Err() != nil {
 		stopped = context.Cause(ctx)
 	}
