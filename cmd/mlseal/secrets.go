@@ -178,7 +178,7 @@ func (a *app) secretsGet(ctx context.Context, opts *secretsOptions, arg string, 
 	if err != nil {
 		return withHint(err, secretHint(err))
 	}
-	term := writesToTerminal(a.stdout)
+	term := isTerminal(a.stdout)
 	if asJSON {
 		m := s.Metadata()
 		out := struct {
@@ -217,10 +217,6 @@ func (a *app) secretsGet(ctx context.Context, opts *secretsOptions, arg string, 
 	_, err = io.WriteString(a.stdout, v)
 	return err
 }
-
-// writesToTerminal reports whether w is a terminal: a character device
-// such as /dev/null is not one.
-func writesToTerminal(w io.Writer) bool { return isTerminal(w) }
 
 // hasControl reports whether v has bytes that a terminal would interpret
 // (escape sequences) or that are not text.
