@@ -333,3 +333,21 @@ func TestStalledUploadAbortFailureReported(t *testing.T) {
 		t.Errorf("uploads left %v, reported %s", ids, rs[0].UploadID)
 	}
 }
+
+// TestManifestInS3: a manifest kept as an S3 object resumes like a local
+// one.
+func TestManifestInS3(t *testing.T) {
+	f := newS3Fixture(t)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string][]byte{"a.csv": []byte("a"), "b/c.csv": []byte("c")})
+	opts := dataset.Options{
+		Sources: []dataset.Source{dataset.Source(dir)}, Destination: dataset.Destination(f.url("enc/")),
+		Operation: encryptOp(t), Manifest: f.url("jobs/m.jsonl"), S3: f.client(s3io.Options{}),
+	}
+	for run, want := range []dataset.Summary{{Done: 2}, {Skipped: 2}} {
+		sum, err := dataset.Run(context.Background(), opts)
+		if err != nil || sum.Done != want.Done || sum.Skipped != want.Skipped {
+			t.Fatalf("run %d: %v, %+v", run, err, sum)
+		}
+	}
+}
