@@ -230,18 +230,24 @@ func appendString(out []byte, s string) []byte {
 
 // value rewrites the value at i, at the walker's current path.
 func (w *jsonWalker) value(out []byte, i int) ([]byte, int, error) {
+	var o *fieldOp
+	if len(w.path) > 0 {
+		o = w.f.paths[string(w.path)]
+	}
+	return w.member(out, i, o)
+}
+
+// member is value for a path whose policy field, o or nil, is known.
+func (w *jsonWalker) member(out []byte, i int, o *fieldOp) ([]byte, int, error) {
 	d := w.data
 	i = skipWS(d, i)
-	if len(w.path) > 0 {
-		if o := w.f.paths[string(w.path)]; o != nil {
-			return w.leaf(out, i, o)
-		}
+	if o != nil {
+		return w.leaf(out, i, o)
 	}
-	onPath := len(w.path) == 0 || w.f.prefixes[string(w.path)]
-	switch {
-	case d[i] == '{' && onPath:
-		return w.object(out, i)
-	case d[i] == '[' && onPath:
+	if c := d[i]; (c == '{' || c == '[') && (len(w.path) == 0 || w.f.prefixes[string(w.path)]) {
+		if c == '{' {
+			return w.object(out, i)
+		}
 		return w.array(out, i, nil)
 	}
 	end := skipValue(d, i)
@@ -289,7 +295,7 @@ func (w *jsonWalker) object(out []byte, i int) ([]byte, int, error) {
 			out = append(out, rawKey...)
 			out = append(out, ':')
 			var err error
-			if out, i, err = w.value(out, i); err != nil {
+			if out, i, err = w.member(out, i, o); err != nil {
 				return nil, 0, err
 			}
 		}
