@@ -33,8 +33,8 @@ func (f *decryptFlags) addOpenFlags(fl *pflag.FlagSet) {
 	fl.StringArrayVarP(&f.context, "context", "c", nil, "expected encryption context pair `KEY=VALUE` (repeatable)")
 	fl.BoolVar(&f.allowLegacy, "allow-legacy", false, "also read messages of legacy suites without key commitment")
 	fl.BoolVar(&f.allowNetV400, "allow-net-v4.0.0", false, "also read messages written by the AWS Encryption SDK for .NET 4.0.0")
-	fl.IntVar(&f.maxEDKs, "max-encrypted-data-keys", 0, fmt.Sprintf("most wrapped data keys a message may carry (default %d)", envelope.DefaultMaxEncryptedDataKeys))
-	fl.IntVar(&f.workers, "workers", 0, "goroutines opening frames (default GOMAXPROCS)")
+	fl.IntVar(&f.maxEDKs, "max-encrypted-data-keys", 0, fmt.Sprintf("the `N` wrapped data keys a message may carry at most (default %d)", envelope.DefaultMaxEncryptedDataKeys))
+	fl.IntVar(&f.workers, "workers", 0, "`N` goroutines opening frames (default GOMAXPROCS)")
 	f.kms.addFlags(fl, true)
 }
 
@@ -113,13 +113,15 @@ func (a *app) openOptions(f *decryptFlags) (envelope.DecryptOptions, []loadedKey
 func (a *app) decrypt(ctx context.Context, f *decryptFlags, args []string) error {
 	op := &dataset.Decrypt{Suffix: f.dataset.suffix}
 	var keys []loadedKey
+	kc := &dataset.KeyCounter{}
 	return a.runDataset(ctx, &datasetJob{
-		flags: &f.dataset, op: op, verb: "decrypted", args: args, out: f.out, force: f.force,
+		flags: &f.dataset, op: op, verb: "decrypted", args: args, out: f.out, force: f.force, keys: kc,
 		prepare: func(items []*dataset.Item) (err error) {
 			op.Options, keys, err = a.openOptions(f)
 			if err != nil {
 				return err
 			}
+			kc.Keyring, op.Options.Keyring = op.Options.Keyring, kc
 			return batchDecryptMaterials(&op.Options, keys, len(items))
 		},
 		explain: func(_ *dataset.Item, err error) error { return abortHint(withHint(err, openHint(err, keys, f))) },

@@ -56,7 +56,7 @@ not stored, so whoever decrypts must pass them with --context.
 	fl.StringArrayVar(&f.required, "require-context-key", nil, "context `KEY` to authenticate but not store (repeatable)")
 	fl.StringVar(&f.suite, "suite", "", "algorithm suite `NAME` or hex id (default "+envelope.DefaultSuite.String()+")")
 	fl.IntVar(&f.frameLength, "frame-length", envelope.DefaultFrameLength, fmt.Sprintf("plaintext `BYTES` per frame, 1 to %d", envelope.DefaultMaxFrameLength))
-	fl.IntVar(&f.workers, "workers", 0, "goroutines sealing frames (default GOMAXPROCS)")
+	fl.IntVar(&f.workers, "workers", 0, "`N` goroutines sealing frames (default GOMAXPROCS)")
 	fl.StringVarP(&f.out, "output", "o", "", "output `OUT` file or existing directory (default stdout)")
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite existing output files")
 	f.kms.addFlags(fl, false)
@@ -108,11 +108,12 @@ func (a *app) encrypt(ctx context.Context, f *encryptFlags, args []string) error
 	}
 
 	op := &dataset.Encrypt{Suffix: f.dataset.suffix}
+	kc := &dataset.KeyCounter{}
 	return a.runDataset(ctx, &datasetJob{
 		flags: &f.dataset, op: op, verb: "encrypted", args: args, out: f.out, force: f.force,
-		binaryOut: true,
+		binaryOut: true, keys: kc,
 		prepare: func(items []*dataset.Item) error {
-			if err := a.sealingKeys(f, &opts, len(items)); err != nil {
+			if err := a.sealingKeys(f, &opts, len(items), kc); err != nil {
 				return err
 			}
 			op.Options = opts
@@ -123,9 +124,9 @@ func (a *app) encrypt(ctx context.Context, f *encryptFlags, args []string) error
 }
 
 // sealingKeys resolves the --key REFs of encrypt (the default key when there
-// are none) into opts' keyring, with the data-key cache for a batch of n
-// inputs. Local files and S3 datasets share it.
-func (a *app) sealingKeys(f *encryptFlags, opts *envelope.EncryptOptions, n int) error {
+// are none) into opts' keyring, counted by kc, with the data-key cache
+// for a batch of n inputs over it.
+func (a *app) sealingKeys(f *encryptFlags, opts *envelope.EncryptOptions, n int, kc *dataset.KeyCounter) error {
 	keys, err := a.encryptKeys(f.keys)
 	if err != nil {
 		return err
@@ -133,8 +134,9 @@ func (a *app) sealingKeys(f *encryptFlags, opts *envelope.EncryptOptions, n int)
 	if keys, err = f.kms.resolve(keys, false); err != nil {
 		return err
 	}
-	if opts.Keyring, err = keyring(keys); err != nil {
+	if kc.Keyring, err = keyring(keys); err != nil {
 		return err
 	}
+	opts.Keyring = kc
 	return batchEncryptMaterials(opts, keys, n)
 }

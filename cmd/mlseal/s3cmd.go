@@ -63,13 +63,13 @@ func (f *datasetFlags) addFlags(fl *pflag.FlagSet, suffix int) {
 	fl.StringVar(&f.audit, "audit", "", "audit trail `FILE` or s3:// object (JSON lines, appended to): per input the operation, names, sizes, message id, suite, wrapping keys and context keys")
 	fl.BoolVar(&f.auditValues, "audit-context-values", false, "record the encryption context's values in the audit trail too")
 	fl.StringVar(&f.shard, "shard", "", "process only the inputs of shard `I/N` (I from 0 to N-1), by a hash of their names")
-	fl.IntVarP(&f.jobs, "jobs", "j", dataset.DefaultJobs, "inputs processed in parallel")
+	fl.IntVarP(&f.jobs, "jobs", "j", dataset.DefaultJobs, "`N` inputs processed in parallel")
 	fl.BoolVar(&f.followSymlinks, "follow-symlinks", false, "follow symbolic links that lead out of an input directory")
 	fl.DurationVar(&f.itemTimeout, "item-timeout", 0, "give up an input after `DURATION` (default: no limit)")
 	fl.DurationVar(&f.stallTimeout, "stall-timeout", dataset.DefaultStallTimeout, "retry an input whose transfer moves no bytes for `DURATION`")
-	fl.IntVar(&f.retries, "retries", dataset.DefaultRetries, "times a stalled input is tried again")
-	fl.Int64Var(&f.partSize, "s3-part-size", 0, fmt.Sprintf("bytes per S3 upload part and ranged GET (default %d)", s3io.DefaultPartSize))
-	fl.IntVar(&f.concurrency, "s3-concurrency", 0, fmt.Sprintf("S3 parts in flight per object (default %d)", s3io.DefaultConcurrency))
+	fl.IntVar(&f.retries, "retries", dataset.DefaultRetries, "`N` more tries of a stalled input")
+	fl.Int64Var(&f.partSize, "s3-part-size", 0, fmt.Sprintf("`BYTES` per S3 upload part and ranged GET (default %d)", s3io.DefaultPartSize))
+	fl.IntVar(&f.concurrency, "s3-concurrency", 0, fmt.Sprintf("`N` S3 parts in flight per object (default %d)", s3io.DefaultConcurrency))
 	fl.BoolVar(&f.pathStyle, "s3-path-style", false, "path-style S3 addressing (automatic for IP and localhost endpoints; or MLSEAL_S3_PATH_STYLE=1)")
 	fl.StringVar(&f.endpoint, "s3-endpoint", "", "S3 endpoint `URL` (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the profile's)")
 }
@@ -140,6 +140,8 @@ type datasetJob struct {
 	explain func(it *dataset.Item, err error) error
 	// ok reports an item done, for verify.
 	ok func(r *dataset.Result)
+	// keys counts the data keys generated or unwrapped, for the summary.
+	keys *dataset.KeyCounter
 }
 
 // s3Client returns an S3 client when the job names anything in S3.
@@ -189,6 +191,7 @@ func (a *app) runDataset(ctx context.Context, d *datasetJob) (err error) {
 		Retries:        f.retries,
 		Stdin:          a.stdin,
 		Stdout:         a.stdout,
+		Keys:           d.keys,
 	}
 	opts.AuditContextValues = f.auditValues
 	if f.stallTimeout == 0 {
@@ -406,8 +409,15 @@ func (r *renderer) stop(sum *dataset.Summary) {
 	a := r.a
 	if sum != nil && !a.quiet {
 		rate := float64(sum.BytesIn) / max(sum.Elapsed.Seconds(), 1e-3)
-		a.logf("%s %d, skipped %d, failed %d of %d inputs (%s in %s, %s/s)", r.d.verb, sum.Done, sum.Skipped, sum.Failed, sum.Total,
-			humanBytes(float64(sum.BytesIn)), sum.Elapsed.Round(time.Millisecond), humanBytes(rate))
+		keys := ""
+		switch {
+		case sum.DataKeysGenerated > 0:
+			keys = fmt.Sprintf("; %d data %s generated", sum.DataKeysGenerated, plural(int(sum.DataKeysGenerated), "key", "keys"))
+		case sum.DataKeysUnwrapped > 0:
+			keys = fmt.Sprintf("; %d data %s unwrapped", sum.DataKeysUnwrapped, plural(int(sum.DataKeysUnwrapped), "key", "keys"))
+		}
+		a.logf("%s %d, skipped %d, failed %d of %d inputs (%s in %s, %s/s%s)", r.d.verb, sum.Done, sum.Skipped, sum.Failed, sum.Total,
+			humanBytes(float64(sum.BytesIn)), sum.Elapsed.Round(time.Millisecond), humanBytes(rate), keys)
 		if sum.Stopped != nil && !errors.Is(sum.Stopped, context.Canceled) {
 			a.logf("stopped before the other inputs: %v", sum.Stopped)
 		}

@@ -35,13 +35,15 @@ are reported.
 func (a *app) verify(ctx context.Context, f *decryptFlags, args []string) error {
 	op := &dataset.Verify{}
 	var keys []loadedKey
+	kc := &dataset.KeyCounter{}
 	return a.runDataset(ctx, &datasetJob{
-		flags: &f.dataset, op: op, verb: "verified", args: args,
+		flags: &f.dataset, op: op, verb: "verified", args: args, keys: kc,
 		prepare: func(items []*dataset.Item) (err error) {
 			op.Options, keys, err = a.openOptions(f)
 			if err != nil {
 				return err
 			}
+			kc.Keyring, op.Options.Keyring = op.Options.Keyring, kc
 			return batchDecryptMaterials(&op.Options, keys, len(items))
 		},
 		explain: func(_ *dataset.Item, err error) error { return withHint(err, openHint(err, keys, f)) },
