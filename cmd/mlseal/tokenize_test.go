@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"os"
 	"strings"
 	"testing"
 
@@ -196,4 +197,41 @@ func TestKeygenTokenKeyset(t *testing.T) {
 	if !strings.Contains(string(e.read("back.csv")), "ada@example.com") {
 		t.Errorf("detokenized output lacks the original email:\n%s", e.read("back.csv"))
 	}
+}
+
+// TestTokenizeDirectory tokenizes a directory of CSV and JSON Lines files
+// into another (formats from the names, --jobs at a time, a manifest), and
+// detokenizes it back.
+func TestTokenizeDirectory(t *testing.T) {
+	e := newEnv(t)
+	e.ok(nil, "keygen", "-o", "team.key")
+	e.ok(nil, "tokenize", "keygen", "--key", "team.key", "-o", "tok.keyset")
+	e.write("policy.json", []byte(tokPolicy))
+	if err := os.MkdirAll(e.path("in/sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.write("in/a.csv", []byte(tokCSV))
+	e.write("in/sub/b.csv", []byte(tokCSV))
+	e.write("in/c.jsonl", []byte(`{"name":"Ada Lovelace","email":"ada@example.com"}`+"\n"))
+	flags := []string{"--policy", "policy.json", "--keyset", "tok.keyset", "--key", "team.key"}
+	r := e.ok(nil, append([]string{"tokenize", "--manifest", "tok.jsonl", "-o", "tok", "in"}, flags...)...)
+	if !strings.Contains(r.stderr, "tokenized 3, skipped 0, failed 0 of 3 inputs") {
+		t.Errorf("tokenize:\n%s", r.stderr)
+	}
+	for _, name := range []string{"tok/a.csv", "tok/sub/b.csv", "tok/c.jsonl"} {
+		if out := string(e.read(name)); strings.Contains(out, "Ada") || strings.Contains(out, "ada@example.com") {
+			t.Errorf("%s not tokenized:\n%s", name, out)
+		}
+	}
+	// A rerun with the manifest has nothing to do.
+	r = e.ok(nil, append([]string{"tokenize", "--manifest", "tok.jsonl", "-o", "tok", "in"}, flags...)...)
+	if !strings.Contains(r.stderr, "tokenized 0, skipped 3") {
+		t.Errorf("rerun:\n%s", r.stderr)
+	}
+	e.ok(nil, append([]string{"detokenize", "-o", "back", "tok"}, flags...)...)
+	if back := string(e.read("back/sub/b.csv")); !strings.Contains(back, "Ada Lovelace") || !strings.Contains(back, "524-71-3352") {
+		t.Errorf("not detokenized:\n%s", back)
+	}
+	// --rejects takes a single input.
+	e.fail(2, nil, append([]string{"tokenize", "--rejects", "rej", "-o", "x", "in"}, flags...)...)
 }
