@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Fails on any output from gofmt -l, go vet or staticcheck, in both modules.
+# Fails on any output from gofmt -l, go vet or staticcheck, in every module.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 staticcheck=honnef.co/go/tools/cmd/staticcheck@v0.8.2
 status=0
-for mod in . bench; do
+for mod in . bench beam; do
   (
     cd "$mod"
     out=$(gofmt -l . 2>&1)

@@ -11,6 +11,13 @@ echo "== installing test peers"
 bash bench/interop/setup.sh
 eval "$(bash scripts/minio.sh --export)" # MinIO for the s3io suite, built once into a cache outside the clone
 
+# The Beam module (beam/, its own go.mod) compiles about 700 packages the
+# first time: build its tests in the background while the other suites run,
+# and run them last.
+beam_log=$(mktemp)
+(cd beam && go test -count=1 -run '^$' ./... >"$beam_log" 2>&1) &
+beam_build=$!
+
 echo "== unit and CLI tests"
 go test -count=1 ./...
 
@@ -29,3 +36,7 @@ fuzz ./tokenize/ff1 FuzzRoundTrip
 
 echo "== interoperability with the AWS Encryption SDKs"
 (cd bench && go test -count=1 ./...)
+
+echo "== Apache Beam transforms on Prism"
+wait "$beam_build" || { cat "$beam_log"; exit 1; }
+(cd beam && go test -count=1 ./...)

@@ -30,6 +30,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	mbeam "github.com/mlseal/mlseal/beam"
+	"github.com/mlseal/mlseal/envelope/keyfile"
 	"github.com/mlseal/mlseal/tokenize"
 )
 
@@ -98,6 +99,9 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := defaultKey(); err != nil {
+		return err
+	}
 	files := mbeam.Files{Output: *output, Overwrite: *force, FailOnError: *failFast, Storage: mbeam.Storage{S3Region: *region}}
 	p, s := beam.NewPipelineWithRoot()
 	names := inputs(s, *input)
@@ -152,6 +156,33 @@ func inputs(s beam.Scope, in string) beam.PCollection {
 		return beam.ParDo(s, metadataPath, fileio.MatchFiles(s, in))
 	}
 	return beam.Create(s, in)
+}
+
+// defaultKey names the mlseal command's default key when encrypt or
+// decrypt is given no --key, as the command does: created on first use by
+// encrypt, never by decrypt. It is a local file, so it serves the Prism
+// runner (and workers that share this machine's files) only.
+func defaultKey() error {
+	if len(keys) > 0 || *op != "encrypt" && *op != "decrypt" {
+		return nil
+	}
+	if *op == "decrypt" {
+		_, path, err := keyfile.LoadDefault()
+		if err != nil {
+			return fmt.Errorf("no --key given and no default key: %w", err)
+		}
+		keys = list{path}
+		return nil
+	}
+	_, path, created, err := keyfile.LoadOrCreateDefault()
+	if err != nil {
+		return fmt.Errorf("default key: %w", err)
+	}
+	if created {
+		fmt.Fprintf(os.Stderr, "mlseal-beam: created a new default key at %s\nmlseal-beam: back it up: whoever loses this key loses the data encrypted with it\n", path)
+	}
+	keys = list{path}
+	return nil
 }
 
 // parseContext parses --context k=v pairs.
