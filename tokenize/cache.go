@@ -27,7 +27,8 @@ type tokenCache struct {
 
 const (
 	cacheShardSize = 2048
-	// cacheWindow is the lookups between two decisions to use the cache.
+	// cacheWindow is the lookups between two decisions to use the cache
+	// (while it is off, cacheWindow / cacheSample).
 	cacheWindow = 4096
 	// cacheSample is the share of values (one in cacheSample) that go
 	// through a cache that is off.
@@ -76,7 +77,12 @@ func (c *tokenCache) report(u *cacheUse) {
 		return
 	}
 	l, h := c.lookups.Add(u.lookups), c.hits.Add(u.hits)
-	if l >= cacheWindow {
+	window := int64(cacheWindow)
+	if c.off.Load() {
+		// Lookups are sampled: decide after as many values.
+		window /= cacheSample
+	}
+	if l >= window {
 		c.off.Store(4*h < l)
 		c.lookups.Add(-l)
 		c.hits.Add(-h)

@@ -395,3 +395,34 @@ func TestTokenCache(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestTokenCacheSwitches checks that the token cache turns itself off on
+// distinct values and on again when values repeat, and that tokens are the
+// same either way.
+func TestTokenCacheSwitches(t *testing.T) {
+	tk := mustNew(t, customersPolicy(t))
+	o := tk.byName["email"]
+	run := func(value func(i int) string) {
+		n := newValueCounts(len(tk.ops))
+		for i := range 2 * cacheWindow {
+			v := value(i)
+			got, err := o.appendToken(nil, []byte(v), nil, n)
+			want, _ := o.deterministic(v, o.siv)
+			if err != nil || string(got) != want {
+				t.Fatalf("%q: %q %v, want %q", v, got, err, want)
+			}
+			if i%512 == 511 {
+				tk.reportCaches(n)
+				n = newValueCounts(len(tk.ops))
+			}
+		}
+	}
+	run(func(i int) string { return fmt.Sprint("distinct", i) })
+	if !o.cache.off.Load() {
+		t.Error("the cache is on after distinct values")
+	}
+	run(func(i int) string { return fmt.Sprint("repeated", i%8) })
+	if o.cache.off.Load() {
+		t.Error("the cache is off after repeated values")
+	}
+}
