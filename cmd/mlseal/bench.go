@@ -40,9 +40,9 @@ ephemeral key; nothing is written to disk.`,
 			return a.bench(cmd.Context(), f)
 		}),
 	}
-	cmd.Flags().IntVar(&f.sizeMiB, "size", 64, "MiB of plaintext per operation")
-	cmd.Flags().IntVar(&f.frameLen, "frame-length", envelope.DefaultFrameLength, "plaintext bytes per frame")
-	cmd.Flags().DurationVar(&f.duration, "duration", 700*time.Millisecond, "time spent on each measurement")
+	cmd.Flags().IntVar(&f.sizeMiB, "size", 64, "`MiB` of plaintext per operation")
+	cmd.Flags().IntVar(&f.frameLen, "frame-length", envelope.DefaultFrameLength, "plaintext `BYTES` per frame")
+	cmd.Flags().DurationVar(&f.duration, "duration", 700*time.Millisecond, "`DURATION` spent on each measurement")
 	return cmd
 }
 

@@ -52,8 +52,8 @@ required context) must be given here.
 
 An output file is written under a temporary name and appears only once the
 whole message, signature included, is authenticated; it is created with mode
-0600. Several inputs can be decrypted at once into an existing directory given
-with -o: the --suffix (default .enc) is removed, or .dec added.
+0600. Several inputs can be decrypted at once into a directory given with -o
+(created when missing): the --suffix (default .enc) is removed, or .dec added.
 
 Plaintext written to stdout is released frame by frame, each frame
 authenticated; the signature of a signed message is checked only at its end,
@@ -68,7 +68,7 @@ so pass --unsigned-only to refuse signed messages when streaming.
 	fl := cmd.Flags()
 	f.addOpenFlags(fl)
 	fl.BoolVar(&f.unsignedOnly, "unsigned-only", false, "refuse signed messages")
-	fl.StringVarP(&f.out, "output", "o", "", "output `OUT` file or existing directory (default stdout)")
+	fl.StringVarP(&f.out, "output", "o", "", "output `OUT` file, or directory (DIR/ is created) (default stdout)")
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite existing output files")
 	f.dataset.addFlags(fl, suffixRemove)
 	return cmd

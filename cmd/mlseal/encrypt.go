@@ -37,8 +37,9 @@ func (a *app) encryptCmd() *cobra.Command {
 
 Every --key wraps the data key, so that any one of them can decrypt; the first
 one generates it. Without --key, the default key is used, and created the
-first time. Several inputs can be encrypted at once into an existing directory
-given with -o; each IN is written to DIR/<base> plus --suffix (default .enc).
+first time. Several inputs can be encrypted at once into a directory given with
+-o (created when missing); each IN is written to DIR/<base> plus --suffix
+(default .enc).
 
 The encryption context (--context) is not secret: it is stored in the message
 and authenticated. Keys named by --require-context-key are authenticated but
@@ -57,7 +58,7 @@ not stored, so whoever decrypts must pass them with --context.
 	fl.StringVar(&f.suite, "suite", "", "algorithm suite `NAME` or hex id (default "+envelope.DefaultSuite.String()+")")
 	fl.IntVar(&f.frameLength, "frame-length", envelope.DefaultFrameLength, fmt.Sprintf("plaintext `BYTES` per frame, 1 to %d", envelope.DefaultMaxFrameLength))
 	fl.IntVar(&f.workers, "workers", 0, "`N` goroutines sealing frames (default GOMAXPROCS)")
-	fl.StringVarP(&f.out, "output", "o", "", "output `OUT` file or existing directory (default stdout)")
+	fl.StringVarP(&f.out, "output", "o", "", "output `OUT` file, or directory (DIR/ is created) (default stdout)")
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite existing output files")
 	f.kms.addFlags(fl, false)
 	f.dataset.addFlags(fl, suffixAdd)

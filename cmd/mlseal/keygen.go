@@ -51,10 +51,10 @@ tokenize keygen'.
 		}),
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.kind, "kind", keyfile.KindRawAES, "key `KIND`: "+strings.Join(keyKinds, ", "))
-	fl.StringVar(&f.namespace, "namespace", keyfile.DefaultNamespace, "key namespace (the provider id in messages)")
-	fl.StringVar(&f.name, "name", "", "key name (default: FILE's base name without extension)")
-	fl.IntVar(&f.bits, "bits", 0, fmt.Sprintf("key size: raw-aes 128, 192 or 256 (default %d), raw-rsa 2048 to 8192 (default %d)", keyfile.DefaultAESBits, keyfile.DefaultRSABits))
+	fl.StringVar(&f.kind, "kind", keyfile.KindRawAES, "the kind of key: `"+strings.Join(keyKinds, "|")+"`")
+	fl.StringVar(&f.namespace, "namespace", keyfile.DefaultNamespace, "key `NAMESPACE` (the provider id in messages)")
+	fl.StringVar(&f.name, "name", "", "key `NAME` (default: FILE's base name without extension)")
+	fl.IntVar(&f.bits, "bits", 0, fmt.Sprintf("key size in `BITS`: raw-aes 128, 192 or 256 (default %d), raw-rsa 2048 to 8192 (default %d)", keyfile.DefaultAESBits, keyfile.DefaultRSABits))
 	fl.StringVarP(&f.out, "output", "o", "", "key `FILE` to create")
 	fl.StringVar(&f.publicOut, "public-out", "", "also write a public-only copy of a raw-rsa key to `FILE`")
 	fl.StringArrayVarP(&f.keys, "key", "k", nil, "token-keyset: envelope key `REF` that wraps the keyset (repeatable; default: the default key)")

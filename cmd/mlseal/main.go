@@ -149,16 +149,9 @@ func run(ctx context.Context, args []string, a *app) int {
 
 func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:   "mlseal",
-		Short: "Streaming envelope encryption in the AWS Encryption SDK message format",
-		Long: `mlseal encrypts and decrypts files and streams in the AWS Encryption SDK
-message format, with keys kept in local key files.
-
-Input is stdin and output is stdout unless named; "-" names them explicitly.
-Without --key, encrypt uses (and the first time creates) the default key in
-your config directory; decrypt and verify use it but never create it.
-
-` + exitCodeHelp,
+		Use:           "mlseal",
+		Short:         "Streaming envelope encryption in the AWS Encryption SDK message format",
+		Long:          rootLong + exitCodeHelp, // help.go
 		Version:       versionString(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -170,7 +163,6 @@ your config directory; decrypt and verify use it but never create it.
 			return usageErrorf("no command given")
 		},
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
@@ -193,6 +185,7 @@ your config directory; decrypt and verify use it but never create it.
 	for _, c := range productCommands {
 		root.AddCommand(c(a))
 	}
+	addExamples(root)
 	return root
 }
 

@@ -120,7 +120,7 @@ func (a *app) policyCmd() *cobra.Command {
 	fl.StringArrayVarP(&f.keys, "key", "k", nil, "AWS KMS key `ARN` (repeatable; for encrypt the first generates the data key)")
 	fl.StringArrayVar(&f.oldKeys, "old-key", nil, "AWS KMS key `ARN` that rewrap or reencrypt unwraps with (repeatable)")
 	fl.StringArrayVarP(&f.context, "context", "c", nil, "encryption context pair `KEY=VALUE` the job uses (repeatable)")
-	fl.StringVar(&f.role, "role", "encrypt", "what the job does with its KMS keys: `encrypt`, decrypt, rewrap or reencrypt")
+	fl.StringVar(&f.role, "role", "encrypt", "what the job does with its KMS keys: `encrypt|decrypt|rewrap|reencrypt`")
 	fl.BoolVar(&f.unsignedOnly, "unsigned-only", false, "the job uses unsigned suites only: do not allow "+publicKeyContextKey)
 	fl.StringArrayVar(&f.s3Read, "s3-read", nil, "s3://BUCKET/PREFIX/ or object `URL` the job reads (repeatable)")
 	fl.StringArrayVar(&f.s3Write, "s3-write", nil, "s3://BUCKET/PREFIX/ or object `URL` the job writes (repeatable)")

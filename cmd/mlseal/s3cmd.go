@@ -284,7 +284,7 @@ func planError(err error, args []string) error {
 	case errors.Is(err, dataset.ErrUsage):
 		hint := ""
 		if strings.Contains(err.Error(), "only one output") {
-			hint = "to process several files, pass -o with an existing directory"
+			hint = "to process several files, pass -o DIR/"
 		}
 		return &cliError{err: err, code: exitUsage, hint: hint}
 	case errors.Is(err, s3io.ErrNotFound):

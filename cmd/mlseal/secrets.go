@@ -93,7 +93,7 @@ and files by reference, and hand them to jobs without printing them.
 	pf.StringVar(&opts.aws.SecretsManagerEndpoint, "secretsmanager-endpoint", "", "Secrets Manager endpoint `URL` (a VPC interface endpoint)")
 	pf.StringVar(&opts.aws.SSMEndpoint, "ssm-endpoint", "", "SSM endpoint `URL` (a VPC interface endpoint)")
 	pf.DurationVar(&opts.timeout, "timeout", defaultSecretsTimeout,
-		"bound on fetching from AWS as a whole, retries included (serve: on each fetch)")
+		"`DURATION` bound on fetching from AWS as a whole, retries included (serve: on each fetch)")
 	cmd.AddCommand(a.secretsGetCmd(opts), a.secretsExecCmd(opts), a.secretsServeCmd(opts))
 	return cmd
 }

@@ -70,9 +70,9 @@ Examples:
 	fl.StringVar(&f.listen, "listen", serve.DefaultAddr, "`ADDRESS` to listen on")
 	fl.StringVar(&f.tokenFile, "token-file", "", "read the token from `FILE` instead of AWS_SESSION_TOKEN")
 	fl.BoolVar(&f.allowRemote, "allow-remote", false, "allow a non-loopback listen address (secrets then cross the network in plain HTTP)")
-	fl.DurationVar(&f.ttl, "ttl", secrets.DefaultTTL, "how long a secret is cached")
-	fl.IntVar(&f.maxEntries, "max-entries", secrets.DefaultMaxEntries, "how many secrets are cached at most")
-	fl.IntVar(&f.maxConns, "max-conns", serve.DefaultMaxConns, "how many connections are held open at most")
+	fl.DurationVar(&f.ttl, "ttl", secrets.DefaultTTL, "`DURATION` a secret is cached")
+	fl.IntVar(&f.maxEntries, "max-entries", secrets.DefaultMaxEntries, "the `N` secrets cached at most")
+	fl.IntVar(&f.maxConns, "max-conns", serve.DefaultMaxConns, "the `N` connections held open at most")
 	return cmd
 }
 

@@ -143,10 +143,10 @@ redact, date-shift) are copied as they are. Output files are created 0600.
 func (f *tokenizeFlags) addTransformFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&f.policy, "policy", "", "policy `FILE` (JSON) naming the fields and their operations")
 	f.keysetFlags.addFlags(fl)
-	fl.StringVar(&f.format, "format", "", "record format: csv, jsonl or parquet (default: from IN's extension)")
-	fl.StringVarP(&f.out, "output", "o", "", "output `OUT`: a file, an existing directory or an s3:// prefix (default stdout)")
+	fl.StringVar(&f.format, "format", "", "record format: `csv|jsonl|parquet` (default: from IN's extension)")
+	fl.StringVarP(&f.out, "output", "o", "", "output `OUT`: a file, a directory (DIR/ is created) or an s3:// prefix (default stdout)")
 	fl.StringVar(&f.rejects, "rejects", "", "write bad records to `FILE` and go on, instead of stopping")
-	fl.IntVar(&f.workers, "workers", 0, "goroutines transforming records (default GOMAXPROCS)")
+	fl.IntVar(&f.workers, "workers", 0, "`N` goroutines transforming records (default GOMAXPROCS)")
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite existing output files")
 	f.dataset.addFlags(fl, suffixNone)
 }

@@ -46,8 +46,8 @@ and fields holding PII of several kinds get 'scan'; review it before use.
 		}),
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.format, "format", "", "record format: csv, jsonl or parquet (default: from IN's extension)")
-	fl.IntVar(&f.sample, "sample", tokenize.DefaultSampleRecords, "records to read from the start of IN")
+	fl.StringVar(&f.format, "format", "", "record format: `csv|jsonl|parquet` (default: from IN's extension)")
+	fl.IntVar(&f.sample, "sample", tokenize.DefaultSampleRecords, "`N` records to read from the start of IN")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fl.StringVar(&f.writePolicy, "write-policy", "", "write a starter policy to `FILE`")
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite an existing policy file")
