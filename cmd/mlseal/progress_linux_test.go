@@ -22,19 +22,30 @@ type terminalRun struct {
 	seen bytes.Buffer // what mlseal drew on the terminal
 	more chan struct{}
 	eof  chan struct{}
+	// stderr is mlseal's stderr when stdout is the terminal.
+	stderr strings.Builder
 }
 
 // startOnTerminal starts mlseal in e with stderr on a new pseudo-terminal
-// and stdout in a buffer.
+// and stdout discarded.
 func startOnTerminal(e *env, args ...string) *terminalRun {
+	e.t.Helper()
+	return startWithTerminal(e, false, args...)
+}
+
+// startWithTerminal starts mlseal in e with stdout (or else stderr) on a
+// new pseudo-terminal, and the other in r.stderr or discarded.
+func startWithTerminal(e *env, stdout bool, args ...string) *terminalRun {
 	e.t.Helper()
 	ptmx, tty := openPTY(e.t)
 	r := &terminalRun{t: e.t, more: make(chan struct{}, 1), eof: make(chan struct{})}
 	r.cmd = exec.Command(binary, args...)
 	r.cmd.Dir = e.dir
 	r.cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+e.config)
-	r.cmd.Stderr = tty
-	r.cmd.Stdout = io.Discard
+	r.cmd.Stderr, r.cmd.Stdout = tty, io.Discard
+	if stdout {
+		r.cmd.Stdout, r.cmd.Stderr = tty, &r.stderr
+	}
 	if err := r.cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
