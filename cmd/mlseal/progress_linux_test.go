@@ -37,17 +37,23 @@ func startOnTerminal(e *env, args ...string) *terminalRun {
 // new pseudo-terminal, and the other in r.stderr or discarded.
 func startWithTerminal(e *env, stdout bool, args ...string) *terminalRun {
 	e.t.Helper()
-	ptmx, tty := openPTY(e.t)
-	r := &terminalRun{t: e.t, more: make(chan struct{}, 1), eof: make(chan struct{})}
-	r.cmd = exec.Command(binary, args...)
-	r.cmd.Dir = e.dir
-	r.cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+e.config)
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = e.dir
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+e.config)
+	return startCmdWithTerminal(e.t, cmd, stdout)
+}
+
+// startCmdWithTerminal starts an mlseal command as startWithTerminal does.
+func startCmdWithTerminal(t *testing.T, cmd *exec.Cmd, stdout bool) *terminalRun {
+	t.Helper()
+	ptmx, tty := openPTY(t)
+	r := &terminalRun{t: t, cmd: cmd, more: make(chan struct{}, 1), eof: make(chan struct{})}
 	r.cmd.Stderr, r.cmd.Stdout = tty, io.Discard
 	if stdout {
 		r.cmd.Stdout, r.cmd.Stderr = tty, &r.stderr
 	}
 	if err := r.cmd.Start(); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	tty.Close() // mlseal holds it; the reader sees EIO once mlseal is gone
 	go func() {
@@ -196,6 +202,24 @@ func TestProgressRateAndETA(t *testing.T) {
 	}
 	if !strings.Contains(screen, "mlseal: error: missing: ") || !strings.Contains(screen, "mlseal: encrypted 2, skipped 0, failed 1 of 3 inputs") {
 		t.Errorf("errors or summary missing:\n%q", screen)
+	}
+}
+
+// TestProgressS3Prefix: an S3 prefix draws the same bar as a directory.
+func TestProgressS3Prefix(t *testing.T) {
+	s := newS3Env(t)
+	for _, k := range []string{"raw/a", "raw/b", "raw/c"} {
+		s.put(k, randomBytes(t, 1<<20))
+	}
+	args := []string{"encrypt", "-k", "k.key", s.url("raw/"), "-o", s.url("enc/")}
+	code, screen := startCmdWithTerminal(t, s.cmd(nil, args...), false).wait()
+	if code != 0 {
+		t.Fatalf("mlseal %s: exit %d\n%q", strings.Join(args, " "), code, screen)
+	}
+	for _, want := range []string{"3/3  [======================]  3.0 MiB / 3.0 MiB", "mlseal: encrypted 3, skipped 0, failed 0 of 3 inputs (3.0 MiB in "} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("mlseal %s on a terminal drew:\n%q\nwant %q", strings.Join(args, " "), screen, want)
+		}
 	}
 }
 
