@@ -265,22 +265,33 @@ var tempName = regexp.MustCompile(`/?\.[^/]*\.tmp-[0-9a-f]+$`)
 // disk, a missing directory) to name the output the user asked for: the
 // temporary file is a detail that is gone by the time they read it.
 func namedOutput(err error, out string) error {
+	// The operation and its path, as the error's text has them.
+	var op, path, tmp string
 	var pe *fs.PathError
-	if out == "" || !errors.As(err, &pe) || !tempName.MatchString(pe.Path) {
+	var le *os.LinkError
+	switch {
+	case out == "":
+		return err
+	case errors.As(err, &pe):
+		op, path, tmp = pe.Op, pe.Path, pe.Path
+	case errors.As(err, &le): // "rename .OUT.tmp-1 OUT: ..."
+		op, path, tmp = le.Op, le.Old+" "+le.New, le.Old
+	}
+	if !tempName.MatchString(tmp) {
 		return err
 	}
 	var msg string
-	if strings.Contains(err.Error(), out) {
+	if strings.Contains(strings.Replace(err.Error(), path, "", 1), out) {
 		// Named already ("writing OUT: open .OUT.tmp-1: ..."): drop the
 		// temporary file.
-		msg = strings.Replace(err.Error(), pe.Op+" "+pe.Path+": ", "", 1)
+		msg = strings.Replace(err.Error(), op+" "+path+": ", "", 1)
 	} else {
 		verb := "writing"
-		switch pe.Op {
+		switch op {
 		case "open", "openat":
 			verb = "creating"
 		}
-		msg = strings.Replace(err.Error(), pe.Op+" "+pe.Path, verb+" "+out, 1)
+		msg = strings.Replace(err.Error(), op+" "+path, verb+" "+out, 1)
 	}
 	return &renamedError{msg: msg, err: err}
 }

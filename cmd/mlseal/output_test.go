@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,5 +149,26 @@ func TestTokenizeAllRejected(t *testing.T) {
 	r = e.ok(nil, append(args, "--force", "some.csv")...)
 	if !strings.Contains(r.stderr, "1 of 2 records rejected") {
 		t.Errorf("stderr:\n%s", r.stderr)
+	}
+}
+
+// TestNamedOutput: errors about temporary files name the output instead,
+// whatever the operation.
+func TestNamedOutput(t *testing.T) {
+	errNoSpace := errors.New("no space left on device")
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{&fs.PathError{Op: "openat", Path: ".x.tmp-0a1b2c3d4e5f", Err: fs.ErrNotExist}, "creating dir/x: file does not exist"},
+		{&fs.PathError{Op: "write", Path: "dir/.x.tmp-0a1b2c3d4e5f", Err: errNoSpace}, "writing dir/x: no space left on device"},
+		{fmt.Errorf("keyfile: writing dir/x: %w", &fs.PathError{Op: "open", Path: "dir/.x.tmp-123456", Err: fs.ErrPermission}), "keyfile: writing dir/x: permission denied"},
+		{&os.LinkError{Op: "rename", Old: "dir/.x.tmp-0a1b2c3d4e5f", New: "dir/x", Err: errNoSpace}, "writing dir/x: no space left on device"},
+		{&fs.PathError{Op: "open", Path: "dir/x", Err: fs.ErrNotExist}, "open dir/x: file does not exist"},
+	} {
+		got := namedOutput(c.err, "dir/x")
+		if got.Error() != c.want || !errors.Is(got, c.err) {
+			t.Errorf("namedOutput(%q) = %q, want %q with its chain", c.err, got, c.want)
+		}
 	}
 }
