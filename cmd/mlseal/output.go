@@ -238,7 +238,10 @@ func outputDir(out string, inputs int) (string, func(), error) {
 		return out, keep, nil
 	}
 	dir := filepath.Clean(out)
-	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() && slash {
+		// Never write over the file that "FILE/" names.
+		return out, keep, usageErrorf("-o %s names a directory, but %s is not one", out, dir)
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return dir, keep, nil // a directory, or a file that the job refuses
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -71,6 +71,12 @@ func TestOutputDirCreated(t *testing.T) {
 	if !e.exists("one/a.csv.enc") {
 		t.Error("-o one/ with one input: no one/a.csv.enc")
 	}
+	// "FILE/" is no directory, even with --force.
+	e.write("afile", []byte("kept"))
+	e.fail(2, nil, "encrypt", "-k", "team.key", "--force", "-o", "afile/", "shards/a.csv")
+	if string(e.read("afile")) != "kept" {
+		t.Error("-o afile/ --force wrote over the file afile")
+	}
 	// A job that fails leaves no directory of its own behind.
 	e.fail(1, nil, "encrypt", "-k", "team.key", "-o", "none/", "shards/missing.csv")
 	e.fail(2, nil, "encrypt", "-k", "team.key", "-o", "none2/", "-", "shards/a.csv")
