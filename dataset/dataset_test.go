@@ -353,3 +353,33 @@ func TestSharedDataKey(t *testing.T) {
 		t.Errorf("summary %+v, want 40 done with 1 data key", sum)
 	}
 }
+
+// TestItemTimeout: an item still running at ItemTimeout fails with the
+// deadline class (a named pipe with no writer never delivers a byte), and
+// the job returns.
+func TestItemTimeout(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "never.fifo")
+	if err := mkfifo(fifo); err != nil {
+		t.Skip("no named pipes:", err)
+	}
+	// Keep the pipe open for writing, so that opening it succeeds and the
+	// read waits.
+	w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var col collect
+	_, err = dataset.Run(context.Background(), dataset.Options{
+		Sources: []dataset.Source{dataset.Source(fifo)}, Destination: dataset.Destination(filepath.Join(dir, "out.enc")),
+		Operation: encryptOp(t), ItemTimeout: 200 * time.Millisecond, StallTimeout: -1, Events: col.events,
+	})
+	r := col.results[fifo]
+	if err == nil || r == nil || r.ErrorClass != dataset.ClassDeadline || !strings.Contains(r.Error, "deadline") {
+		t.Fatalf("%v: %+v", err, r)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out.enc")); err == nil {
+		t.Error("a timed-out item left its output")
+	}
+}

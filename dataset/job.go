@@ -112,12 +112,6 @@ func (j *Job) s3Client(ctx context.Context) (*s3io.Client, error) {
 	return j.s3, j.s3err
 }
 
-// S3 returns the job's S3 client if it has made one, else nil.
-func (j *Job) S3() *s3io.Client {
-	c, _ := j.s3, j.s3err
-	return c
-}
-
 // emit delivers an event to Options.Events.
 func (j *Job) emit(e Event) {
 	if j.audit != nil {

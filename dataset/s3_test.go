@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -285,7 +284,7 @@ func TestStalledUploadAbortFailureReported(t *testing.T) {
 	f := newS3Fixture(t)
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "in.fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+	if err := mkfifo(fifo); err != nil {
 		t.Skip("no named pipes:", err)
 	}
 	manifest := filepath.Join(dir, "job.jsonl")
