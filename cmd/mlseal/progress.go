@@ -22,9 +22,9 @@ import (
 // A progressBar shows bytes read of the job's total, the rate, the time
 // left, and for several items how many are finished.
 type progressBar struct {
-	p     *mpb.Progress
-	bar   *mpb.Bar
-	start time.Time
+	w   io.Writer // the terminal
+	p   *mpb.Progress
+	bar *mpb.Bar
 
 	items    int
 	finished atomic.Int64 // read by the label, on mpb's goroutine
@@ -38,7 +38,7 @@ type progressBar struct {
 
 // newProgressBar starts drawing the progress of items on w, a terminal.
 func newProgressBar(w io.Writer, items []*dataset.Item) *progressBar {
-	b := &progressBar{start: time.Now(), read: map[*dataset.Item]int64{}, items: len(items)}
+	b := &progressBar{w: w, read: map[*dataset.Item]int64{}, items: len(items)}
 	for _, it := range items {
 		if it.In.IsStd() {
 			b.total = -1 // stdin has no size
@@ -115,7 +115,15 @@ func (b *progressBar) grow(n int64) {
 }
 
 // Write prints p above the bar; p holds whole lines.
-func (b *progressBar) Write(p []byte) (int, error) { return b.p.Write(p) }
+func (b *progressBar) Write(p []byte) (int, error) {
+	n, err := b.p.Write(p)
+	if err != nil {
+		// mpb gave up drawing (it could not size the terminal): no line
+		// may be lost with it.
+		return b.w.Write(p)
+	}
+	return n, nil
+}
 
 // stop completes the bar, which removes it, and waits until it is gone.
 func (b *progressBar) stop() {
