@@ -8,9 +8,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/vbauerster/cupwriter"
 	"github.com/vbauerster/mpb/v8"
@@ -77,6 +80,9 @@ func newProgressBar(w io.Writer, items []*dataset.Item) *progressBar {
 // label is the text before the bar: the name of a single item, or how
 // many of several are finished.
 func (b *progressBar) label(name string) decor.DecorFunc {
+	if strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		name = strconv.Quote(name) // an object key may hold escape sequences
+	}
 	return func(decor.Statistics) string {
 		if b.items == 1 {
 			return name + " "
