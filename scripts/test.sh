@@ -11,7 +11,7 @@ echo "== installing test peers"
 bash bench/interop/setup.sh
 eval "$(bash scripts/minio.sh --export)" # MinIO for the s3io suite, built once into a cache outside the clone
 
-# The Beam module (beam/, its own go.mod) compiles about 700 packages the
+# The Beam module (beam/, its own go.mod) compiles about 1,000 packages the
 # first time: build its tests in the background while the other suites run,
 # and run them last.
 beam_log=$(mktemp)
