@@ -22,6 +22,7 @@ type decryptFlags struct {
 	allowNetV400 bool
 	maxEDKs      int
 	workers      int
+	maxBuffered  int64
 	out          string
 	force        bool
 	dataset      datasetFlags // s3:// and directory jobs: s3cmd.go
@@ -35,6 +36,7 @@ func (f *decryptFlags) addOpenFlags(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.allowNetV400, "allow-net-v4.0.0", false, "also read messages written by the AWS Encryption SDK for .NET 4.0.0")
 	fl.IntVar(&f.maxEDKs, "max-encrypted-data-keys", 0, fmt.Sprintf("the `N` wrapped data keys a message may carry at most (default %d)", envelope.DefaultMaxEncryptedDataKeys))
 	fl.IntVar(&f.workers, "workers", 0, "`N` goroutines opening frames (default GOMAXPROCS)")
+	fl.Int64Var(&f.maxBuffered, "max-buffered", 0, fmt.Sprintf("at most `BYTES` of frames held at once, whatever --workers and the message's frame length (default %d)", envelope.DefaultMaxBuffered))
 	f.kms.addFlags(fl, true)
 }
 
@@ -81,12 +83,16 @@ func (a *app) openOptions(f *decryptFlags) (envelope.DecryptOptions, []loadedKey
 		AllowNetV400Messages: f.allowNetV400,
 		MaxEncryptedDataKeys: f.maxEDKs,
 		Workers:              f.workers,
+		MaxBuffered:          f.maxBuffered,
 	}
 	if f.maxEDKs < 0 {
 		return opts, nil, usageErrorf("--max-encrypted-data-keys must be positive")
 	}
 	if f.workers < 0 {
 		return opts, nil, usageErrorf("--workers must not be negative")
+	}
+	if f.maxBuffered < 0 {
+		return opts, nil, usageErrorf("--max-buffered must not be negative")
 	}
 	if f.allowLegacy {
 		opts.CommitmentPolicy = envelope.RequireEncryptAllowDecrypt
