@@ -32,7 +32,13 @@ fuzz ./envelope FuzzDecrypt
 fuzz ./secrets FuzzParseRef
 fuzz ./tokenize FuzzCSV
 fuzz ./tokenize FuzzJSONL
+fuzz ./envelope FuzzRewrap
+fuzz ./tokenize FuzzValidJSON
+fuzz ./tokenize FuzzFindSpans
+fuzz ./tokenize FuzzScan
 fuzz ./tokenize/ff1 FuzzRoundTrip
+fuzz ./tokenize/siv FuzzTink
+fuzz ./dataset FuzzCheckName
 
 echo "== interoperability with the AWS Encryption SDKs"
 (cd bench && go test -count=1 ./...)
