@@ -127,6 +127,8 @@ func TestPipelineHoldsNoKeyMaterial(t *testing.T) {
 	names := beam.Create(s, filepath.Join(dir, "in.csv"))
 	TokenizeFiles(s, names, FileOptions{Policy: policy, Keys: TokenKeys{Keyset: keyset, Keys: keys}, Files: Files{Output: dir}})
 	TokenizeLines(s, beam.Create(s, `{"name": "Ann"}`), LinesOptions{Policy: policy, Keys: TokenKeys{Keyset: keyset, Keys: keys}})
+	EncryptFiles(s, names, EncryptOptions{Files: Files{Output: dir}, Keys: keys})
+	RewrapFiles(s, names, RewrapOptions{Files: Files{Output: dir}, OldKeys: Keys{Refs: []string{"kms:" + kmsARN}}, NewKeys: keys})
 	graph := pipelineBytes(t, p)
 
 	// The references are there: the search sees the DoFns' fields.
