@@ -72,12 +72,10 @@ func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, endingSignals...)
-	// A write to a closed stdout (mlseal ... | head) would kill mlseal
-	// with SIGPIPE before it cleans up. Ignored, the write fails with
-	// EPIPE instead, and stdout's writer turns that into the same ending
-	// as a signal. (Notify would also catch SIGPIPE from a network
-	// connection closed by a server, which must only fail that request.)
-	signal.Ignore(syscall.SIGPIPE)
+	// A write to a closed stdout (mlseal ... | head) kills mlseal with
+	// SIGPIPE unless it is ignored, as dataset jobs do (ignorePipe); then
+	// the write fails with EPIPE, and stdout's writer turns that into the
+	// same ending as a signal.
 	var ended atomic.Int32 // the exit status of the signal that ended mlseal
 	stdout := &stdoutWriter{f: os.Stdout, epipe: func() {
 		// Set now: the command may fail and return before the signal is

@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -165,6 +167,7 @@ func (a *app) s3Client(ctx context.Context, d *datasetJob) (*s3io.Client, error)
 // each failure is printed, a summary follows, and the error is a
 // batchError.
 func (a *app) runDataset(ctx context.Context, d *datasetJob) (err error) {
+	ignorePipe()
 	f := d.flags
 	if err := f.check(); err != nil {
 		return err
@@ -273,6 +276,14 @@ func (a *app) runDataset(ctx context.Context, d *datasetJob) (err error) {
 	}
 	return err
 }
+
+// ignorePipe ignores SIGPIPE for the rest of the process, so that a job
+// writing to a closed stdout sees EPIPE and cleans up (main.go) instead of
+// being killed with its temporary files and uploads left behind. Only
+// dataset jobs do: the disposition would pass to programs that 'secrets
+// exec' runs. (Catching SIGPIPE instead would also catch the ones that a
+// server closing a connection raises, which must only fail that request.)
+func ignorePipe() { signal.Ignore(syscall.SIGPIPE) }
 
 // inFlight is the S3 client of the job running, whose multipart uploads
 // an interrupted mlseal reports if it cannot wait for them to be aborted.
