@@ -17,12 +17,7 @@ func (j *Job) attempt(ctx context.Context, it *Item, r *Result) (err error) {
 		ctx, c = context.WithTimeoutCause(ctx, d, fmt.Errorf("%w (%s)", errItemDeadline, d))
 		defer c()
 	}
-	limit := j.opts.StallTimeout
-	if it.In.IsStd() {
-		// Whoever writes stdin may pause for as long as they like.
-		limit = 0
-	}
-	wd, stopWatch := watch(limit, cancel)
+	wd, stopWatch := watch(j.opts.StallTimeout, cancel)
 	defer stopWatch()
 	// The output's check is part of the attempt: a store that stops
 	// answering stalls it like a transfer.

@@ -69,7 +69,8 @@ type Options struct {
 	ItemTimeout time.Duration
 	// StallTimeout is how long an item may move no bytes before its
 	// attempt is cancelled as stalled, DefaultStallTimeout when zero;
-	// negative disables the check. Items read from stdin are not watched.
+	// negative disables the check. Time spent waiting for stdin to say
+	// something, or for stdout to take what is written, does not count.
 	StallTimeout time.Duration
 	// Retries is how many more times an item whose attempt stalled is
 	// tried (not for stdin), DefaultRetries when zero; negative means none.

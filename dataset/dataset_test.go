@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -381,5 +382,47 @@ func TestItemTimeout(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "out.enc")); err == nil {
 		t.Error("a timed-out item left its output")
+	}
+}
+
+// slowWriter takes its time over the first write, as a paused reader of a
+// pipe does.
+type slowWriter struct {
+	bytes.Buffer
+	once sync.Once
+	wait time.Duration
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { time.Sleep(w.wait) })
+	return w.Buffer.Write(p)
+}
+
+// TestStdioPausesAreNotStalls: a writer of stdin or a reader of stdout
+// that pauses for longer than StallTimeout does not stall the item.
+func TestStdioPausesAreNotStalls(t *testing.T) {
+	const stall = 100 * time.Millisecond
+	plain := randomBytes(t, 1<<20)
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write(plain[:1000])
+		time.Sleep(5 * stall)
+		pw.Write(plain[1000:])
+		pw.Close()
+	}()
+	var enc bytes.Buffer
+	if _, err := dataset.Run(context.Background(), dataset.Options{
+		Operation: encryptOp(t), Stdin: pr, Stdout: &enc, StallTimeout: stall,
+	}); err != nil {
+		t.Fatalf("stdin paused: %v", err)
+	}
+	out := &slowWriter{wait: 5 * stall}
+	if _, err := dataset.Run(context.Background(), dataset.Options{
+		Operation: decryptOp(t), Stdin: &enc, Stdout: out, StallTimeout: stall,
+	}); err != nil {
+		t.Fatalf("stdout paused: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), plain) {
+		t.Error("round trip differs")
 	}
 }

@@ -116,7 +116,7 @@ func (t *Task) Create(opts CreateOptions) (io.Writer, error) {
 		return nil, err
 	}
 	t.out = o
-	return &watchedWriter{w: o.w, wd: t.watch}, nil
+	return &watchedWriter{w: o.w, wd: t.watch, stdout: t.Item.Out.IsStd()}, nil
 }
 
 // MetaSource is the S3 metadata key, on outputs of a job with a manifest,

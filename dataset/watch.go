@@ -12,6 +12,9 @@ import (
 type watchdog struct {
 	last  atomic.Int64 // unix nanoseconds of the last byte moved
 	limit time.Duration
+	// waiting counts reads from stdin and writes to stdout in progress:
+	// whoever is at the other end may pause as long as they like.
+	waiting atomic.Int32
 }
 
 // watch starts a watchdog on the attempt whose context cancel cancels;
@@ -31,6 +34,10 @@ func watch(limit time.Duration, cancel context.CancelCauseFunc) (w *watchdog, st
 			case <-done:
 				return
 			case now := <-t.C:
+				if w.waiting.Load() > 0 {
+					w.touch()
+					continue
+				}
 				if now.Sub(time.Unix(0, w.last.Load())) >= limit {
 					cancel(fmt.Errorf("%w: no bytes moved for %s", ErrStalled, limit))
 					return
@@ -52,6 +59,10 @@ type watchedReader struct {
 }
 
 func (r *watchedReader) Read(p []byte) (int, error) {
+	if r.item.In.IsStd() {
+		r.w.waiting.Add(1)
+		defer r.w.waiting.Add(-1)
+	}
 	n, err := r.r.Read(p)
 	if n > 0 {
 		r.w.touch()
@@ -63,11 +74,16 @@ func (r *watchedReader) Read(p []byte) (int, error) {
 
 // watchedWriter feeds the watchdog.
 type watchedWriter struct {
-	w  io.Writer
-	wd *watchdog
+	w      io.Writer
+	wd     *watchdog
+	stdout bool
 }
 
 func (w *watchedWriter) Write(p []byte) (int, error) {
+	if w.stdout {
+		w.wd.waiting.Add(1)
+		defer w.wd.waiting.Add(-1)
+	}
 	n, err := w.w.Write(p)
 	if n > 0 {
 		w.wd.touch()
