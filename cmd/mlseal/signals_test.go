@@ -43,6 +43,29 @@ func tempFiles(t *testing.T, dir string) []string {
 	return tmp
 }
 
+// startPiped starts mlseal with a pipe to its stdin and, if asked, one
+// from its stdout; the test's end kills it.
+func (e *env) startPiped(t *testing.T, pipeOut bool, args ...string) (cmd *exec.Cmd, stdin io.WriteCloser, stdout io.ReadCloser, stderr *bytes.Buffer) {
+	t.Helper()
+	cmd = exec.Command(binary, args...)
+	cmd.Dir = e.dir
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+e.config)
+	stdin, err := cmd.StdinPipe()
+	if err == nil && pipeOut {
+		stdout, err = cmd.StdoutPipe()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr = &bytes.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd, stdin, stdout, stderr
+}
+
 // TestSignalsRemoveTempFiles sends each signal that ends mlseal to a
 // decrypt that is writing its output's temporary file, with its input
 // still open: mlseal leaves with 128 + the signal's number, and neither
@@ -56,19 +79,7 @@ func TestSignalsRemoveTempFiles(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			out := "out-" + strings.ReplaceAll(sig.String(), " ", "-")
-			cmd := exec.Command(binary, "decrypt", "-k", "k.key", "-o", out)
-			cmd.Dir = e.dir
-			cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+e.config)
-			stdin, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
+			cmd, stdin, _, stderr := e.startPiped(t, false, "decrypt", "-k", "k.key", "-o", out)
 			// Half the message: the output's temporary file has plaintext
 			// in it, and mlseal waits for the rest.
 			if _, err := stdin.Write(msg[:len(msg)/2]); err != nil {
@@ -76,7 +87,7 @@ func TestSignalsRemoveTempFiles(t *testing.T) {
 			}
 			waitFor(t, "the temporary file", func() bool { return len(tempFiles(t, e.dir)) > 0 })
 			cmd.Process.Signal(sig)
-			err = cmd.Wait()
+			err := cmd.Wait()
 			stdin.Close()
 			ee, ok := err.(*exec.ExitError)
 			if !ok || ee.ExitCode() != 128+int(sig) {
@@ -106,23 +117,7 @@ func TestEPIPERemovesTempFiles(t *testing.T) {
 	for i := range 200_000 {
 		fmt.Fprintf(&csv, "C-%d,Name %d,u%d@example.com,524-71-%04d,1990-03-01,note\n", i, i, i, i%10000)
 	}
-	cmd := exec.Command(binary, "tokenize", "--format", "csv", "--policy", "policy.json", "--keyset", "tok.keyset", "-k", "team.key", "--rejects", "rej.csv")
-	cmd.Dir = e.dir
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+e.config)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	cmd, stdin, stdout, stderr := e.startPiped(t, true, "tokenize", "--format", "csv", "--policy", "policy.json", "--keyset", "tok.keyset", "-k", "team.key", "--rejects", "rej.csv")
 	go func() {
 		stdin.Write(csv.Bytes())
 		// Keep stdin open: mlseal must end because of stdout.
@@ -132,7 +127,7 @@ func TestEPIPERemovesTempFiles(t *testing.T) {
 	}
 	waitFor(t, "the temporary file", func() bool { return len(tempFiles(t, e.dir)) > 0 })
 	stdout.Close()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	stdin.Close()
 	ee, ok := err.(*exec.ExitError)
 	if !ok || ee.ExitCode() != 128+int(syscall.SIGPIPE) {
