@@ -13,7 +13,13 @@
 //   - Client.OpenReaderAt gives random access (an io.ReaderAt) into the
 //     plaintext of an encrypted object, fetching only the header and the
 //     frames that cover each read.
-//   - Client.Put and Client.Get do the same streaming without encryption.
+//   - Client.Put and Client.Get do the same streaming without encryption;
+//     Client.Create returns an ObjectWriter for code that writes rather
+//     than hands over a reader (Commit completes it, Abort discards it).
+//   - An upload whose multipart upload cannot be aborted fails with an
+//     *AbortError naming its bucket, key and upload id, and
+//     Client.Uploads lists the uploads in flight, for a program that must
+//     leave without waiting for them.
 //
 // Uploads go through the AWS SDK's transfer manager
 // (feature/s3/transfermanager), kept behind this package's own narrow API
