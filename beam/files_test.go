@@ -271,6 +271,41 @@ func TestS3(t *testing.T) {
 	run(t, "decrypt", "-k", newKey, "-o", back+"/", rew)
 	checkTree(t, back, files)
 
+	// Tokenize objects with a keyset that is an object too: the same bytes
+	// as the CLI's from local copies.
+	keyFile, keyset, policyFile := tokenSetup(t, filepath.Join(dir, "tok"))
+	put := func(key, file string) {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("keys/customers.keyset", keyset)
+	for _, name := range []string{"a.csv", "b.jsonl"} {
+		writeRecords(t, filepath.Join(dir, "tok", name), 500, 3)
+		put("records/"+name, filepath.Join(dir, "tok", name))
+	}
+	allDone(t, runFiles(t, func(s beam.Scope, names beam.PCollection) beam.PCollection {
+		return TokenizeFiles(s, names, FileOptions{Files: Files{Output: "s3://" + bucket + "/tokenized/"}, Policy: testPolicyParsed(t),
+			Keys: TokenKeys{Keyset: "s3://" + bucket + "/keys/customers.keyset", Keys: Keys{Refs: []string{keyFile}}}})
+	}, "s3://"+bucket+"/records/"), 2)
+	for _, name := range []string{"a.csv", "b.jsonl"} {
+		want := run(t, "tokenize", "--policy", policyFile, "--keyset", keyset, "-k", keyFile, filepath.Join(dir, "tok", name))
+		obj, err := client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("tokenized/" + name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		buf.ReadFrom(obj.Body)
+		obj.Body.Close()
+		if buf.String() != want {
+			t.Errorf("tokenized/%s: %d bytes differ from the CLI's %d", name, buf.Len(), len(want))
+		}
+	}
+
 	// A failing item leaves no object: decrypting with the wrong key.
 	rs := runFiles(t, func(s beam.Scope, names beam.PCollection) beam.PCollection {
 		return DecryptFiles(s, names, DecryptOptions{Files: Files{Output: "s3://" + bucket + "/wrong/"}, Keys: Keys{Refs: []string{oldKey}}})
