@@ -93,7 +93,8 @@ func TestRecordNumbers(t *testing.T) {
 }
 
 // TestJSONLByteOrderMark checks that a byte order mark before the first
-// JSON line is kept, and not taken for part of the record.
+// JSON line is kept, and not taken for part of the record, and that line
+// ends are kept as they were.
 func TestJSONLByteOrderMark(t *testing.T) {
 	tk := mustNew(t, mustPolicy(t, fidelityPolicy))
 	in := "\ufeff{\"id\":1,\"email\":\"a@example.com\",\"ip\":\"10.0.0.1\"}\r\n{\"id\":2}\n"
@@ -102,13 +103,13 @@ func TestJSONLByteOrderMark(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := tk.TokenizeValue("email", "a@example.com", "")
-	if want := "\ufeff{\"id\":1,\"email\":\"" + a + "\"}\n{\"id\":2}\n"; out.String() != want {
+	if want := "\ufeff{\"id\":1,\"email\":\"" + a + "\"}\r\n{\"id\":2}\n"; out.String() != want {
 		t.Errorf("got %q, want %q", out.String(), want)
 	}
 	if _, err := tk.Detokenize(&back, &out, Options{Format: FormatJSONL}); err != nil {
 		t.Fatal(err)
 	}
-	if want := "\ufeff{\"id\":1,\"email\":\"a@example.com\"}\n{\"id\":2}\n"; back.String() != want {
+	if want := "\ufeff{\"id\":1,\"email\":\"a@example.com\"}\r\n{\"id\":2}\n"; back.String() != want {
 		t.Errorf("detokenized %q, want %q", back.String(), want)
 	}
 }
@@ -213,5 +214,94 @@ func TestPhoneParse(t *testing.T) {
 	}
 	if _, err := ParsePolicy([]byte(`{"version":1,"fields":[{"name":"p","op":"fpe","alphabet":"hex","parse":"phone"}]}`)); err == nil {
 		t.Error("parse phone with alphabet hex accepted")
+	}
+}
+
+// TestJSONLUntouchedBytes checks that tokenizing JSON Lines replaces only
+// the values at the policy's paths: whitespace anywhere, member order,
+// number spelling, escapes in other strings and keys, unicode, the byte
+// order mark, CRLF and blank lines come out as they went in, and a dropped
+// member leaves with one comma, in any position.
+func TestJSONLUntouchedBytes(t *testing.T) {
+	tk := mustNew(t, mustPolicy(t, `{"version":1,"fields":[
+		{"name":"email","op":"deterministic"},
+		{"name":"user.ssn","op":"fpe","alphabet":"digits"},
+		{"name":"user.tags","op":"hash","length":8},
+		{"name":"orders.card","op":"mask"},
+		{"name":"ip","op":"redact","drop":true}]}`))
+	tok := func(field, v string) string {
+		s, err := tk.TokenizeValue(field, v, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	email, ssn := tok("email", "c@d.com"), tok("user.ssn", "123-45-6789")
+	uni := tok("email", "é@例え.jp")
+	lines := []struct{ in, want string }{
+		{"\ufeff  {\"email\":\"c@d.com\", \"n\":2}  \r\n", "\ufeff  {\"email\":\"" + email + "\", \"n\":2}  \r\n"},
+		{"{ \"id\" : 7 , \"email\" : \"c@d.com\" , \"n\" : 1.50E+2 }\n", "{ \"id\" : 7 , \"email\" : \"" + email + "\" , \"n\" : 1.50E+2 }\n"},
+		{"   \t\r\n", "   \t\r\n"},
+		{"{\"z\":[1, 2 ,-0.0e0],\t\"user\": { \"ssn\" : \"123-45-6789\" ,\"name\":\"Ad\\u00e9 \\\"A\\\" \\/\"\r, \"tags\" : [ \"x\" , 7 ,null, [\"y\"] ] } }\r\n",
+			"{\"z\":[1, 2 ,-0.0e0],\t\"user\": { \"ssn\" : \"" + ssn + "\" ,\"name\":\"Ad\\u00e9 \\\"A\\\" \\/\"\r, \"tags\" : [ \"" + tok("user.tags", "x") + "\" , \"" + tok("user.tags", "7") + "\" ,null, [\"" + tok("user.tags", "y") + "\"] ] } }\r\n"},
+		{"{\"orders\":[ {\"card\":\"4111111111111111\" , \"n\":01e1} ,{ }, {\"card\":null}]}\n", ""}, // invalid: 01e1
+		{"{\"orders\":[ {\"card\":\"4111111111111111\" , \"n\":10e1} ,{ }, {\"card\":null}]}\n", "{\"orders\":[ {\"card\":\"************1111\" , \"n\":10e1} ,{ }, {\"card\":null}]}\n"},
+		{"{\"em\\u0061il\":\"é@例え.jp\",\"note\":\"ünï ☃ \\ud83d\\ude00\"}\n", "{\"em\\u0061il\":\"" + uni + "\",\"note\":\"ünï ☃ \\ud83d\\ude00\"}\n"},
+		{"{\"ip\":\"10.0.0.1\", \"id\":1}\n", "{ \"id\":1}\n"},
+		{"{\"id\":1 ,\"ip\":\"10.0.0.1\" }\n", "{\"id\":1 }\n"},
+		{"{\"a\":1, \"ip\":{\"v\":4}, \"b\":2}\n", "{\"a\":1, \"b\":2}\n"},
+		{"{ \"ip\":1,\"ip\" : [2] }\n", "{ }\n"},
+		{"{\"ip\":1,\"ip\":2, \"email\":\"\",\"ip\":3}", "{ \"email\":\"\"}"},
+	}
+	var in, want strings.Builder
+	for _, l := range lines {
+		in.WriteString(l.in)
+		want.WriteString(l.want)
+	}
+	for _, batch := range []int{0, 16} {
+		var out, rej bytes.Buffer
+		st, err := tk.Tokenize(&out, strings.NewReader(in.String()), Options{Format: FormatJSONL, BatchSize: batch, Rejects: &rej})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want.String() {
+			t.Errorf("batch size %d: got\n%s\nwant\n%s", batch, out.String(), want.String())
+		}
+		if st.Rejected != 1 || rej.String() != lines[4].in {
+			t.Errorf("batch size %d: %d rejected: %q", batch, st.Rejected, rej.String())
+		}
+	}
+}
+
+// TestJSONLRoundTripBytes tokenizes and detokenizes with the same policy,
+// which drops a member: the result is the input without it, byte for byte.
+func TestJSONLRoundTripBytes(t *testing.T) {
+	tk := mustNew(t, mustPolicy(t, `{"version":1,"fields":[
+		{"name":"email","op":"deterministic"},
+		{"name":"user.ssn","op":"fpe","alphabet":"digits","separators":"-"},
+		{"name":"ip","op":"redact","drop":true}]}`))
+	in := "\ufeff{ \"email\" : \"ada@example.com\" ,\"ip\":\"10.0.0.1\", \"user\":{\"ssn\":\"123-45-6789\", \"n\":[1 , 2.0]} }\r\n" +
+		"\r\n" +
+		"  {\"ip\":\"10.0.0.2\" , \"user\" : [ {\"ssn\":\"987-65-4321\"} , {\"x\":\"\\u00e9\\n\"} ] ,\"email\":\"b\\u00e9@example.com\"}\t\n" +
+		"{\"email\":\"ünï@例え.jp\"}"
+	want := "\ufeff{ \"email\" : \"ada@example.com\", \"user\":{\"ssn\":\"123-45-6789\", \"n\":[1 , 2.0]} }\r\n" +
+		"\r\n" +
+		"  {  \"user\" : [ {\"ssn\":\"987-65-4321\"} , {\"x\":\"\\u00e9\\n\"} ] ,\"email\":\"bé@example.com\"}\t\n" +
+		"{\"email\":\"ünï@例え.jp\"}"
+	var tok, back bytes.Buffer
+	if _, err := tk.Tokenize(&tok, strings.NewReader(in), Options{Format: FormatJSONL}); err != nil {
+		t.Fatal(err)
+	}
+	for _, leak := range []string{"example.com", "10.0.0", "123-45", "987-65", "例え"} {
+		if strings.Contains(tok.String(), leak) {
+			t.Fatalf("%q left in %q", leak, tok.String())
+		}
+	}
+	if _, err := tk.Detokenize(&back, &tok, Options{Format: FormatJSONL}); err != nil {
+		t.Fatal(err)
+	}
+	// The escaped value of the policy's email comes back as its text.
+	if back.String() != want {
+		t.Errorf("got\n%q\nwant\n%q", back.String(), want)
 	}
 }

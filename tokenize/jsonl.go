@@ -54,20 +54,24 @@ func (f *jsonlFormat) process(b *batch, detok, reject bool) {
 		}
 		thisLine := line
 		line++
-		rec := bytes.TrimSpace(raw)
-		out := b.out
-		if thisLine == 1 && bytes.HasPrefix(rec, []byte(bom)) {
-			// A byte order mark is kept, and is not part of the record.
-			rec = bytes.TrimSpace(rec[len(bom):])
-			out = append(out, bom...)
+		// The record is the line without the whitespace around it (and a
+		// byte order mark before the first); those bytes are copied as
+		// they are, so a line comes out byte for byte but for its values.
+		start := skipWS(raw, 0)
+		if thisLine == 1 && bytes.HasPrefix(raw[start:], []byte(bom)) {
+			start = skipWS(raw, start+len(bom))
 		}
-		if len(rec) == 0 {
-			b.out = out
-			continue // blank lines are not records
+		end := len(raw)
+		for end > start && isJSONSpace(raw[end-1]) {
+			end--
+		}
+		if start == end {
+			b.out = append(b.out, raw...) // a blank line is not a record
+			continue
 		}
 		b.records++
 		w.counts.startRecord()
-		out, err := w.record(out, rec)
+		out, err := w.record(append(b.out, raw[:start]...), raw[start:end])
 		if err != nil {
 			w.counts.dropRecord()
 			e := &RecordError{Record: b.records, Line: thisLine, Err: err}
@@ -80,7 +84,7 @@ func (f *jsonlFormat) process(b *batch, detok, reject bool) {
 			}
 			continue
 		}
-		b.out = append(out, '\n')
+		b.out = append(out, raw[end:]...)
 	}
 }
 
@@ -92,9 +96,9 @@ type fieldError struct {
 func (e *fieldError) Error() string { return fmt.Sprintf("field %q: %v", e.field, e.err) }
 func (e *fieldError) Unwrap() error { return e.err }
 
-// jsonWalker rewrites one JSON object at a time. Subtrees that hold no
-// policy path are copied byte for byte; objects on a policy path are written
-// again compactly, members in their order.
+// jsonWalker rewrites one JSON object at a time: the values at policy paths
+// are replaced and every other byte is copied, whitespace included. A
+// dropped member goes with the comma that separated it from the others.
 type jsonWalker struct {
 	f        *jsonlFormat
 	detok    bool
@@ -132,11 +136,14 @@ func (w *jsonWalker) record(out, rec []byte) ([]byte, error) {
 }
 
 func skipWS(d []byte, i int) int {
-	for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+	for i < len(d) && isJSONSpace(d[i]) {
 		i++
 	}
 	return i
 }
+
+// isJSONSpace reports whether c is whitespace between JSON tokens.
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // skipValue returns the end of the (valid) JSON value at i.
 func skipValue(d []byte, i int) int {
@@ -228,7 +235,7 @@ func appendString(out []byte, s string) []byte {
 	return append(out, '"')
 }
 
-// value rewrites the value at i, at the walker's current path.
+// value rewrites the value that starts at i, at the walker's current path.
 func (w *jsonWalker) value(out []byte, i int) ([]byte, int, error) {
 	var o *fieldOp
 	if len(w.path) > 0 {
@@ -240,7 +247,6 @@ func (w *jsonWalker) value(out []byte, i int) ([]byte, int, error) {
 // member is value for a path whose policy field, o or nil, is known.
 func (w *jsonWalker) member(out []byte, i int, o *fieldOp) ([]byte, int, error) {
 	d := w.data
-	i = skipWS(d, i)
 	if o != nil {
 		return w.leaf(out, i, o)
 	}
@@ -254,22 +260,28 @@ func (w *jsonWalker) member(out []byte, i int, o *fieldOp) ([]byte, int, error) 
 	return append(out, d[i:end]...), end, nil
 }
 
+// object rewrites the object at i. The bytes between its members (the
+// whitespace, the commas) are copied; a dropped member is left out with
+// the comma before it, or, when no member was written before it, with the
+// comma after it.
 func (w *jsonWalker) object(out []byte, i int) ([]byte, int, error) {
 	d := w.data
 	out = append(out, '{')
 	i++
-	first := true
+	kept := false // a member was written
 	base := len(w.path)
 	for {
-		i = skipWS(d, i)
-		if d[i] == '}' {
-			return append(out, '}'), i + 1, nil
+		// i is just after the '{' or after a member's value.
+		j := skipWS(d, i)
+		if d[j] == '}' {
+			return append(out, d[i:j+1]...), j + 1, nil
 		}
-		if d[i] == ',' {
-			i = skipWS(d, i+1)
+		comma := j
+		if d[j] == ',' {
+			j = skipWS(d, j+1)
 		}
-		kend := skipString(d, i)
-		rawKey := d[i:kend]
+		kend := skipString(d, j)
+		rawKey := d[j:kend]
 		if base > 0 {
 			w.path = append(w.path, '.')
 		}
@@ -282,20 +294,21 @@ func (w *jsonWalker) object(out []byte, i int) ([]byte, int, error) {
 			}
 			w.path = append(w.path, key...)
 		}
-		i = skipWS(d, kend)
-		i++ // ':'
+		v := skipWS(d, skipWS(d, kend)+1) // past the ':'
 		o := w.f.paths[string(w.path)]
 		if o != nil && o.f.Op == OpRedact && o.f.Drop && !w.detok {
-			i = skipValue(d, skipWS(d, i))
+			i = skipValue(d, v)
 		} else {
-			if !first {
-				out = append(out, ',')
+			if kept || d[comma] != ',' {
+				out = append(out, d[i:v]...)
+			} else {
+				// The members before were dropped: so is this comma.
+				out = append(out, d[i:comma]...)
+				out = append(out, d[comma+1:v]...)
 			}
-			first = false
-			out = append(out, rawKey...)
-			out = append(out, ':')
+			kept = true
 			var err error
-			if out, i, err = w.member(out, i, o); err != nil {
+			if out, i, err = w.member(out, v, o); err != nil {
 				return nil, 0, err
 			}
 		}
@@ -303,29 +316,27 @@ func (w *jsonWalker) object(out []byte, i int) ([]byte, int, error) {
 	}
 }
 
-// array rewrites an array: by leaf when o is set, else by value.
+// array rewrites the array at i: by leaf when o is set, else by value. The
+// bytes between its elements are copied.
 func (w *jsonWalker) array(out []byte, i int, o *fieldOp) ([]byte, int, error) {
 	d := w.data
 	out = append(out, '[')
 	i++
-	first := true
 	var err error
 	for {
-		i = skipWS(d, i)
-		if d[i] == ']' {
-			return append(out, ']'), i + 1, nil
+		// i is just after the '[' or after an element.
+		j := skipWS(d, i)
+		if d[j] == ']' {
+			return append(out, d[i:j+1]...), j + 1, nil
 		}
-		if d[i] == ',' {
-			i = skipWS(d, i+1)
+		if d[j] == ',' {
+			j = skipWS(d, j+1)
 		}
-		if !first {
-			out = append(out, ',')
-		}
-		first = false
+		out = append(out, d[i:j]...)
 		if o != nil {
-			out, i, err = w.leaf(out, i, o)
+			out, i, err = w.leaf(out, j, o)
 		} else {
-			out, i, err = w.value(out, i)
+			out, i, err = w.value(out, j)
 		}
 		if err != nil {
 			return nil, 0, err
