@@ -24,6 +24,9 @@ type Job struct {
 	s3     *s3io.Client
 	s3err  error
 
+	settingsOnce sync.Once
+	settingsErr  error
+
 	emitMu            sync.Mutex
 	bytesIn, bytesOut atomic.Int64
 }
@@ -127,8 +130,9 @@ func (j *Job) emit(e Event) {
 
 // Run processes the items, Jobs at a time, and returns what it did. The
 // error is a *BatchError when some items failed (their Results say why),
-// the context's error when it was cancelled, and nil when every item was
-// done or skipped.
+// an ErrSettings error (and no Summary) when its manifest records other
+// settings, the context's error when it was cancelled, and nil when every
+// item was done or skipped.
 //
 // The first item that fails because a service stopped answering
 // (ClassUnavailable) stops the batch: the items in flight are cancelled,
@@ -136,6 +140,9 @@ func (j *Job) emit(e Event) {
 func (j *Job) Run(ctx context.Context, items []*Item) (*Summary, error) {
 	start := time.Now()
 	sum := &Summary{Op: j.opts.Operation.Name(), Total: len(items)}
+	if err := j.checkSettings(ctx); err != nil {
+		return nil, err
+	}
 	var gen0, unw0 int64
 	if k := j.opts.Keys; k != nil {
 		gen0, unw0 = k.Calls()
@@ -211,6 +218,12 @@ func (j *Job) Do(ctx context.Context, it *Item) *Result {
 		InputSize: it.Size, Source: it.SourceVersion(),
 	}
 	j.emit(Event{Kind: EventStarted, Item: it})
+	if err := j.checkSettings(ctx); err != nil {
+		r.Status, r.err, r.Error, r.ErrorClass = StatusFailed, err, err.Error(), ClassOther
+		r.Time = time.Now().UTC()
+		j.emit(Event{Kind: EventItem, Item: it, Result: r})
+		return r
+	}
 	if j.skip(ctx, it, r) {
 		r.Status, r.Time = StatusSkipped, time.Now().UTC()
 		j.emit(Event{Kind: EventItem, Item: it, Result: r})
@@ -228,6 +241,19 @@ func (j *Job) Do(ctx context.Context, it *Item) *Result {
 	}
 	j.emit(Event{Kind: EventItem, Item: it, Result: r})
 	return r
+}
+
+// checkSettings records, on first use, the job's settings in its
+// manifest, or refuses a rerun with other settings than those recorded
+// (see Configured). It runs when work starts, not in New: a program
+// may set the operation's keys after planning.
+func (j *Job) checkSettings(ctx context.Context) error {
+	j.settingsOnce.Do(func() {
+		if j.manifest != nil {
+			j.settingsErr = j.manifest.useSettings(ctx, j.settings(), j.opts.Overwrite)
+		}
+	})
+	return j.settingsErr
 }
 
 // IsLocal reports whether l is a local file (not S3, not stdio).

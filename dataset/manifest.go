@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -26,7 +27,10 @@ const manifestFlushInterval = 10 * time.Second
 // the job closes.
 type manifest struct {
 	mu   sync.Mutex
+	name string
 	done map[[2]string]Result // by input and output
+	// settings are those of the last job line: what the job was run with.
+	settings map[string]string
 
 	f *os.File // a local manifest
 
@@ -40,7 +44,7 @@ type manifest struct {
 // openManifest reads the manifest named name, local or s3://, creating it
 // if need be.
 func openManifest(ctx context.Context, name string, s3c func(context.Context) (*s3io.Client, error)) (*manifest, error) {
-	m := &manifest{done: map[[2]string]Result{}, flushed: time.Now()}
+	m := &manifest{name: name, done: map[[2]string]Result{}, flushed: time.Now()}
 	if strings.HasPrefix(name, "s3://") {
 		b, k, err := s3io.ParseURL(name)
 		if err != nil {
@@ -82,19 +86,35 @@ func openManifest(ctx context.Context, name string, s3c func(context.Context) (*
 	return m, nil
 }
 
+// A manifestLine is a Result, or a job line: the settings that the
+// results after it were made with.
+type manifestLine struct {
+	Result
+	Job map[string]string `json:"job,omitempty"`
+}
+
 // load reads earlier records: the last record of each input and output
-// decides whether it is done.
+// decides whether it is done. A job line with other settings than the one
+// before it (a run with --force) starts afresh.
 func (m *manifest) load(r io.Reader) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var r Result
+		var line manifestLine
 		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
 			continue
 		}
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			continue // a line cut short by a crash
 		}
+		if line.Job != nil {
+			if m.settings != nil && !maps.Equal(m.settings, line.Job) {
+				clear(m.done)
+			}
+			m.settings = line.Job
+			continue
+		}
+		r := line.Result
 		k := [2]string{r.Input, r.Output}
 		if r.Status == StatusDone {
 			m.done[k] = r
@@ -103,6 +123,39 @@ func (m *manifest) load(r io.Reader) error {
 		}
 	}
 	return sc.Err()
+}
+
+// useSettings records the settings of this run. It refuses settings
+// other than the recorded ones while some item is recorded done, unless
+// redo is set: then those records no longer count.
+func (m *manifest) useSettings(ctx context.Context, now map[string]string, redo bool) error {
+	m.mu.Lock()
+	switch {
+	case maps.Equal(m.settings, now):
+		m.mu.Unlock()
+		return nil
+	case m.settings == nil && len(m.done) > 0:
+		// A manifest from before job lines: it cannot say; trust it.
+	case len(m.done) > 0 && !redo:
+		err := &settingsError{manifest: m.name, diffs: diffSettings(m.settings, now)}
+		m.mu.Unlock()
+		return err
+	default:
+		clear(m.done)
+	}
+	m.settings = now
+	m.mu.Unlock()
+	b, err := json.Marshal(struct {
+		Time time.Time         `json:"time"`
+		Job  map[string]string `json:"job"`
+	}{time.Now().UTC(), now})
+	if err != nil {
+		return err
+	}
+	if err := m.addLine(ctx, b); err != nil {
+		return fmt.Errorf("writing the manifest %s: %w", m.name, err)
+	}
+	return nil
 }
 
 // previous returns the record of an earlier run that completed it.

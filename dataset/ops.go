@@ -32,6 +32,10 @@ type Encrypt struct {
 	// Suffix is added to output names under a directory or prefix,
 	// DefaultSuffix when empty.
 	Suffix string
+	// Keys name the wrapping keys ("namespace name" for a raw key, the
+	// ARN or alias of a KMS key), never their material: a manifest records
+	// them (see Configured), since the keyring does not say.
+	Keys []string
 }
 
 func (e *Encrypt) Name() string                  { return "encrypt" }

@@ -114,10 +114,11 @@ func (a *app) encrypt(ctx context.Context, f *encryptFlags, args []string) error
 		flags: &f.dataset, op: op, verb: "encrypted", args: args, out: f.out, force: f.force,
 		binaryOut: true, keys: kc,
 		prepare: func(items []*dataset.Item) error {
-			if err := a.sealingKeys(f, &opts, len(items), kc); err != nil {
+			names, err := a.sealingKeys(f, &opts, len(items), kc)
+			if err != nil {
 				return err
 			}
-			op.Options = opts
+			op.Options, op.Keys = opts, names
 			return nil
 		},
 		explain: func(_ *dataset.Item, err error) error { return abortHint(err) },
@@ -126,18 +127,27 @@ func (a *app) encrypt(ctx context.Context, f *encryptFlags, args []string) error
 
 // sealingKeys resolves the --key REFs of encrypt (the default key when there
 // are none) into opts' keyring, counted by kc, with the data-key cache
-// for a batch of n inputs over it.
-func (a *app) sealingKeys(f *encryptFlags, opts *envelope.EncryptOptions, n int, kc *dataset.KeyCounter) error {
+// for a batch of n inputs over it. It returns the keys' names, for the
+// manifest's record of the job.
+func (a *app) sealingKeys(f *encryptFlags, opts *envelope.EncryptOptions, n int, kc *dataset.KeyCounter) ([]string, error) {
 	keys, err := a.encryptKeys(f.keys)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if keys, err = f.kms.resolve(keys, false); err != nil {
-		return err
+		return nil, err
 	}
 	if kc.Keyring, err = keyring(keys); err != nil {
-		return err
+		return nil, err
 	}
 	opts.Keyring = kc
-	return batchEncryptMaterials(opts, keys, n)
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		if k.file != nil {
+			names[i] = k.file.Namespace + " " + k.file.Name
+		} else {
+			names[i] = "aws-kms " + k.kms
+		}
+	}
+	return names, batchEncryptMaterials(opts, keys, n)
 }

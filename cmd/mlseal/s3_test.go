@@ -325,6 +325,9 @@ func readManifest(t *testing.T, name string) []record {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var r record
+		if bytes.HasPrefix(sc.Bytes(), []byte(`{"time":`)) && bytes.Contains(sc.Bytes(), []byte(`"job":{`)) {
+			continue // the job's settings, not an item's record
+		}
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("manifest line %q: %v", sc.Text(), err)
 		}
@@ -409,7 +412,7 @@ func TestS3ResumeAfterKill(t *testing.T) {
 	go func() { cmd.Wait(); close(exited) }()
 	// Wait for the first record, then kill.
 	for running := true; running; {
-		if b, _ := os.ReadFile(s.path("job.jsonl")); bytes.Count(b, []byte("\n")) >= 1 {
+		if b, _ := os.ReadFile(s.path("job.jsonl")); bytes.Contains(b, []byte(`"status":"done"`)) {
 			break
 		}
 		select {
