@@ -3,6 +3,7 @@ package beam
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -26,6 +27,22 @@ type Storage struct {
 
 func (st Storage) config() s3io.Config {
 	return s3io.Config{Region: st.S3Region, Endpoint: st.S3Endpoint, PathStyle: st.S3PathStyle}
+}
+
+// read opens a local file or an s3:// object.
+func (st Storage) read(ctx context.Context, name string) (io.ReadCloser, error) {
+	if !strings.HasPrefix(name, "s3://") {
+		return os.Open(name)
+	}
+	bucket, key, err := s3io.ParseURL(name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := perWorker(workerID("s3", st), func() (*s3io.Client, error) { return s3io.NewFromConfig(ctx, st.config()) })
+	if err != nil {
+		return nil, err
+	}
+	return c.Get(ctx, bucket, key, s3io.GetOptions{})
 }
 
 // Files configure where the file transforms write and how they fail.

@@ -5,15 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"reflect"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/mlseal/mlseal/s3io"
 	"github.com/mlseal/mlseal/tokenize"
 )
 
@@ -26,22 +23,6 @@ type TokenKeys struct {
 	Keyset string
 	// Keys unwrap the keyset.
 	Keys Keys
-}
-
-// read opens a local file or an s3:// object.
-func (st Storage) read(ctx context.Context, name string) (io.ReadCloser, error) {
-	if !strings.HasPrefix(name, "s3://") {
-		return os.Open(name)
-	}
-	bucket, key, err := s3io.ParseURL(name)
-	if err != nil {
-		return nil, err
-	}
-	c, err := perWorker(workerID("s3", st), func() (*s3io.Client, error) { return s3io.NewFromConfig(ctx, st.config()) })
-	if err != nil {
-		return nil, err
-	}
-	return c.Get(ctx, bucket, key, s3io.GetOptions{})
 }
 
 func (k TokenKeys) check() error {
