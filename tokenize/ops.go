@@ -194,6 +194,9 @@ func (o *fieldOp) tokenize(v, entity string) (string, error) {
 			}
 		}
 	case OpFPE:
+		if o.ambiguous {
+			return "", o.errKeyVersion()
+		}
 		out, err = o.fpe(v, false)
 	case OpHash:
 		out = o.hash(v)
@@ -302,6 +305,15 @@ func (o *fieldOp) appendDeterministic(dst, v []byte, u *cacheUse) []byte {
 	return dst
 }
 
+// errKeyVersion is the error for FF1 tokens, made or read, whose PRF key the
+// policy does not name while the keyset holds several: tokens made so
+// could not be detokenized with the policy, and tokens read so could be
+// any key's.
+func (o *fieldOp) errKeyVersion() error {
+	return fmt.Errorf("%w: the keyset holds %d PRF keys (%v) and FF1 tokens do not say which made them; set prf_key_id in the policy (to tokenize, the primary, %d; to detokenize, the key that made the tokens)",
+		ErrKeyVersion, len(o.ks.prfs.PRFs), keyIDs(o.ks.Info().PRF), o.ks.PrimaryPRFKeyID())
+}
+
 // detokenize reverses a reversible operation; the others return v.
 func (o *fieldOp) detokenize(v string) (string, error) {
 	switch o.f.Op {
@@ -309,7 +321,7 @@ func (o *fieldOp) detokenize(v string) (string, error) {
 		return o.undeterministic(v, o.siv)
 	case OpFPE:
 		if o.ambiguous {
-			return "", fmt.Errorf("%w: the keyset holds %d PRF keys and FF1 tokens do not say which made them; set prf_key_id in the policy", ErrKeyVersion, len(o.ks.prfs.PRFs))
+			return "", o.errKeyVersion()
 		}
 		out, err := o.fpe(v, true)
 		if err != nil && o.pass && errors.Is(err, ErrValue) {
@@ -559,8 +571,8 @@ func fpeASCII[S ~string | ~[]byte](o *fieldOp, dst []byte, v S, decrypt bool) ([
 // permutation of the numbers of that many digits that fit. The tweak is
 // the domain and a zero byte, as for strings.
 func (o *fieldOp) fpeInt(x int64, is32, decrypt bool) (int64, error) {
-	if decrypt && o.ambiguous {
-		return 0, fmt.Errorf("%w: the keyset holds %d PRF keys and FF1 tokens do not say which made them; set prf_key_id in the policy", ErrKeyVersion, len(o.ks.prfs.PRFs))
+	if o.ambiguous {
+		return 0, o.errKeyVersion()
 	}
 	neg := x < 0
 	u := uint64(x)

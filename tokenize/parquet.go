@@ -26,6 +26,9 @@ import (
 // run with a *RecordError whose Record is the 1-based row number. It does
 // not close dst.
 func (t *Tokenizer) TokenizeParquet(dst io.Writer, src io.ReaderAt, size int64, opts Options) (Stats, error) {
+	if err := t.keyRecorded(); err != nil {
+		return Stats{}, err
+	}
 	return t.runParquet(dst, src, size, opts, false)
 }
 

@@ -117,10 +117,15 @@ func (e *RecordError) Unwrap() error { return e.Err }
 
 // Tokenize reads records in opts.Format from src and writes them to dst
 // with the policy's fields transformed. Fields the policy does not name are
-// copied. It returns when src is exhausted or at the first error; dst may
+// copied. It refuses, with ErrKeyVersion, a policy with fpe fields that
+// names no PRF key when the keyset holds several (after Keyset.Rotate).
+// It returns when src is exhausted or at the first error; dst may
 // then hold a partial output, which the caller should discard (the CLI
 // writes through a temporary file for that reason). It does not close dst.
 func (t *Tokenizer) Tokenize(dst io.Writer, src io.Reader, opts Options) (Stats, error) {
+	if err := t.keyRecorded(); err != nil {
+		return Stats{}, err
+	}
 	return t.run(dst, src, opts, false)
 }
 

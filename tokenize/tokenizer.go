@@ -87,6 +87,18 @@ func (t *Tokenizer) DetokenizeValue(field, token string) (string, error) {
 	return out, nil
 }
 
+// keyRecorded refuses to tokenize while an fpe field's PRF key is neither
+// named by the policy nor the keyset's only one: FF1 tokens carry no key
+// id, so the policy is where the key must be recorded for detokenize.
+func (t *Tokenizer) keyRecorded() error {
+	for _, o := range t.ops {
+		if o.f.Op == OpFPE && o.ambiguous {
+			return fmt.Errorf("tokenize: field %q: %w", o.f.Name, o.errKeyVersion())
+		}
+	}
+	return nil
+}
+
 func (t *Tokenizer) newCounts() *valueCounts { return newValueCounts(len(t.ops)) }
 
 // report tells the token caches how a batch used them, and keeps the

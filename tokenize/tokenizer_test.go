@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -153,10 +154,35 @@ func TestRotation(t *testing.T) {
 		}
 	}
 	// FF1 tokens carry no key id: with two PRF keys and none pinned,
-	// detokenizing is refused.
-	ssn, _ := tr.TokenizeValue("ssn", "123-45-6789", "")
+	// tokenizing is refused (the tokens could not be detokenized with this
+	// policy), and so is detokenizing.
+	if tok, err := tr.TokenizeValue("ssn", "123-45-6789", ""); !errors.Is(err, ErrKeyVersion) || !strings.Contains(err.Error(), "prf_key_id") {
+		t.Errorf("unpinned fpe after rotation: tokenized %q, %v; want ErrKeyVersion", tok, err)
+	}
+	var out bytes.Buffer
+	if _, err := tr.Tokenize(&out, strings.NewReader(`{"ssn":"123-45-6789"}`+"\n"), Options{Format: FormatJSONL, Rejects: io.Discard}); !errors.Is(err, ErrKeyVersion) || out.Len() > 0 {
+		t.Errorf("unpinned fpe after rotation: Tokenize wrote %q, %v; want ErrKeyVersion", out.String(), err)
+	}
+	if _, err := tr.TokenizeParquet(&out, strings.NewReader(""), 0, Options{}); !errors.Is(err, ErrKeyVersion) {
+		t.Errorf("unpinned fpe after rotation: TokenizeParquet %v; want ErrKeyVersion", err)
+	}
+	ssn, _ := old.TokenizeValue("ssn", "123-45-6789", "")
 	if _, err := tr.DetokenizeValue("ssn", ssn); !errors.Is(err, ErrKeyVersion) {
 		t.Errorf("unpinned fpe after rotation: %v, want ErrKeyVersion", err)
+	}
+	// Pinned to the new primary, it tokenizes and detokenizes.
+	pinNew := customersPolicy(t)
+	pinNew.PRFKeyID = rot.PrimaryPRFKeyID()
+	tn, err := New(rot, pinNew)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newSSN, err := tn.TokenizeValue("ssn", "123-45-6789", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := tn.DetokenizeValue("ssn", newSSN); err != nil || v != "123-45-6789" {
+		t.Errorf("pinned new key: %q %v", v, err)
 	}
 	// Pinning the old key reads the old tokens.
 	oldSSN, _ := old.TokenizeValue("ssn", "123-45-6789", "")

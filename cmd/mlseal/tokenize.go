@@ -319,6 +319,8 @@ func prfIDs(ks *tokenize.Keyset) []uint32 {
 // format has it (not Parquet).
 func tokenizeHint(err error, detok, parquet bool) string {
 	switch {
+	case errors.Is(err, tokenize.ErrKeyVersion) && !detok:
+		return "pin the PRF key in the policy: 'mlseal tokenize rotate' printed the line to add"
 	case errors.Is(err, tokenize.ErrKeyVersion):
 		return "set prf_key_id in the policy to the PRF key that made the tokens"
 	case errors.Is(err, tokenize.ErrToken):
@@ -373,8 +375,10 @@ func (a *app) tokenRotateCmd() *cobra.Command {
 		Short: "Write a copy of a token keyset with new primary keys",
 		Long: `Write a copy of the keyset with a new AES-SIV key and a new PRF key as
 primaries, keeping the old keys so that old tokens still detokenize.
-Deterministic tokens name their key; FF1 tokens do not, so a policy that
-detokenizes old FF1 tokens must pin the old PRF key with prf_key_id.
+Deterministic tokens name their key; FF1 tokens do not, so with the new
+keyset a policy with fpe fields must pin a PRF key with prf_key_id (the
+new primary to tokenize, the old key to detokenize old FF1 tokens);
+without it, tokenize and detokenize refuse.
 
 ` + exitCodeHelp,
 		Args: cobra.NoArgs,
@@ -447,7 +451,11 @@ func (a *app) tokenKeygen(ctx context.Context, refs []string, kf *kmsFlags, out 
 	}
 	a.logf("wrote token keyset %s, wrapped by %s", out, describeKeys(keys))
 	a.logf("AES-SIV keys: %s; PRF keys: %s", describe(info.Deterministic), describe(info.PRF))
-	a.logf(`pin the PRF key in policies that must detokenize fpe fields after a rotation: "prf_key_id": %d`, ks.PrimaryPRFKeyID())
+	if old == nil {
+		a.logf(`pin the PRF key in policies that must detokenize fpe fields after a rotation: "prf_key_id": %d`, ks.PrimaryPRFKeyID())
+	} else {
+		a.logf(`policies with fpe fields must pin the PRF key to tokenize with this keyset: "prf_key_id": %d`, ks.PrimaryPRFKeyID())
+	}
 	return nil
 }
 

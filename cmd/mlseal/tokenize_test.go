@@ -72,6 +72,11 @@ func TestTokenizeCLI(t *testing.T) {
 	if !strings.Contains(r.stderr, "prf_key_id") || e.exists("back2.csv") {
 		t.Errorf("unpinned fpe after rotation:\n%s", r.stderr)
 	}
+	// Tokenizing with it would make FF1 tokens of an unrecorded key.
+	r = e.fail(1, nil, "tokenize", "--policy", "policy.json", "--keyset", "tok2.keyset", "--key", "team.key", "-o", "tok2.csv", "customers.csv")
+	if !strings.Contains(r.stderr, "set prf_key_id in the policy") || e.exists("tok2.csv") {
+		t.Errorf("unpinned fpe after rotation, tokenizing:\n%s", r.stderr)
+	}
 	e.noTempFiles(".")
 }
 
