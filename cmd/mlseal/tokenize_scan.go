@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -27,7 +29,7 @@ func (a *app) scanCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scan [flags] [IN]",
 		Short: "Report the personal data and credentials found in CSV or JSON Lines records",
-		Long: `Read a sample of the records of IN (default stdin) and report, per field, the
+		Long: `Read a sample of the records of IN, one file (default stdin), and report, per field, the
 PII types found and how sure the scanner is: email addresses, phone numbers,
 US SSNs, payment card numbers (Luhn and issuer ranges), IBANs (mod-97),
 IPv4/IPv6 addresses, dates of birth and people's names (both only in fields
@@ -61,6 +63,9 @@ func (a *app) scan(f *scanFlags, args []string) error {
 	}
 	if f.sample <= 0 {
 		return usageErrorf("--sample must be positive")
+	}
+	if isDir(in) {
+		return scanDirError(in)
 	}
 	format, err := formatOf(f.format, in)
 	if err != nil {
@@ -125,4 +130,18 @@ func (a *app) scan(f *scanFlags, args []string) error {
 	}
 	a.logf("wrote a starter policy for %d fields to %s; review it before use", len(p.Fields), f.writePolicy)
 	return nil
+}
+
+// scanDirError says that scan takes one file, and names a file of dir to
+// try: the files of a dataset share their fields, so one is a fair sample.
+func scanDirError(dir string) error {
+	hint := "name one of its CSV, JSON Lines or Parquet files"
+	entries, _ := os.ReadDir(dir) // sorted by name
+	for _, e := range entries {
+		if _, err := formatOf("", e.Name()); err == nil && e.Type().IsRegular() {
+			hint = "try: mlseal scan " + filepath.Join(dir, e.Name())
+			break
+		}
+	}
+	return &cliError{err: fmt.Errorf("scan reads one file, and %s is a directory", dir), code: exitUsage, hint: hint}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 
@@ -39,5 +40,29 @@ func TestScanCLIBOM(t *testing.T) {
 	e.ok(nil, "tokenize", "--policy", "starter.json", "--keyset", "tok.keyset", "-k", "team.key", "-o", "tok.csv", "customers.csv")
 	if out := e.read("tok.csv"); bytes.Contains(out, []byte("ada@example.com")) || bytes.Contains(out, []byte("555-0134")) {
 		t.Errorf("the starter policy left PII:\n%s", out)
+	}
+}
+
+// TestScanCLIDirectory: scan takes one file; given a directory, with or
+// without --format, it says so before reading anything and names a file of
+// the directory to try.
+func TestScanCLIDirectory(t *testing.T) {
+	e := newEnv(t)
+	for _, d := range []string{"csvs", "empty"} {
+		if err := os.Mkdir(e.path(d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.write("csvs/README", []byte("not data\n"))
+	e.write("csvs/b.csv", []byte("email\nada@example.com\n"))
+	e.write("csvs/a.CSV", []byte("email\nalan@example.org\n"))
+	for _, args := range [][]string{{"scan", "csvs"}, {"scan", "--format", "csv", "csvs/"}} {
+		r := e.fail(2, nil, args...)
+		if !strings.Contains(r.stderr, "scan reads one file, and csvs") || !strings.Contains(r.stderr, "try: mlseal scan csvs/a.CSV") {
+			t.Errorf("%q:\n%s", args, r.stderr)
+		}
+	}
+	if r := e.fail(2, nil, "scan", "empty"); !strings.Contains(r.stderr, "name one of its CSV, JSON Lines or Parquet files") {
+		t.Errorf("empty directory:\n%s", r.stderr)
 	}
 }
