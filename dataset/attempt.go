@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // attempt runs the operation once on the item, under the item's deadline
@@ -47,17 +48,19 @@ func (j *Job) attempt(ctx context.Context, it *Item, r *Result) (err error) {
 	r.OutputSize = t.out.count.n.Load()
 	j.bytesOut.Add(r.OutputSize)
 	if j.manifest != nil && it.Out.IsLocal() {
-		// Recorded before the rename: a run killed in between finds the
-		// record and no output, and does the item again.
-		r.Status = StatusDone
+		// The intent is recorded before the rename, "done" (by Do) only
+		// after it: a run killed in between leaves a "committing" record,
+		// and its rerun counts the output done if it is there with the
+		// recorded size, or does the item again.
+		r.Status, r.Time = StatusCommitting, time.Now().UTC()
 		j.record(ctx, r)
-		if r.Status != StatusDone {
+		if r.Status != StatusCommitting {
 			t.out.abort(r.err)
 			return r.err
 		}
+		r.Status = ""
 	}
 	if err := t.out.commit(); err != nil {
-		r.Status = ""
 		return why(ctx, parent, err)
 	}
 	return nil

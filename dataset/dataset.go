@@ -179,6 +179,14 @@ const (
 	StatusDone    Status = "done"
 	StatusSkipped Status = "skipped" // done by an earlier run (manifest)
 	StatusFailed  Status = "failed"
+	// StatusCommitting is a manifest's record that a local output is
+	// complete and about to be renamed into place; a "done" record follows
+	// once it is. A rerun that finds the output with the recorded size
+	// counts it done; without the output, it does the item again.
+	StatusCommitting Status = "committing"
+	// StatusStopped is a manifest's last line for a batch that stopped
+	// early (Error says why), not an item's status.
+	StatusStopped Status = "stopped"
 )
 
 // A Result is what happened to one item. It is the line a manifest records

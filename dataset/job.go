@@ -27,6 +27,8 @@ type Job struct {
 	settingsOnce sync.Once
 	settingsErr  error
 
+	stopRecorded atomic.Bool
+
 	emitMu            sync.Mutex
 	bytesIn, bytesOut atomic.Int64
 }
@@ -117,7 +119,7 @@ func (j *Job) s3Client(ctx context.Context) (*s3io.Client, error) {
 
 // emit delivers an event to Options.Events.
 func (j *Job) emit(e Event) {
-	if j.audit != nil {
+	if j.audit != nil && e.Kind != EventStopped { // recordStopped writes that
 		j.audit.event(context.Background(), e)
 	}
 	if j.opts.Events == nil {
@@ -143,6 +145,8 @@ func (j *Job) Run(ctx context.Context, items []*Item) (*Summary, error) {
 	if err := j.checkSettings(ctx); err != nil {
 		return nil, err
 	}
+	running.add(j)
+	defer running.remove(j)
 	var gen0, unw0 int64
 	if k := j.opts.Keys; k != nil {
 		gen0, unw0 = k.Calls()
@@ -199,6 +203,7 @@ feed:
 	}
 	sum.Stopped = stopped
 	if stopped != nil {
+		j.recordStopped(stopped)
 		j.emit(Event{Kind: EventStopped, Err: stopped})
 	}
 	if sum.Failed > 0 || stopped != nil && sum.Done+sum.Skipped < sum.Total {
@@ -235,7 +240,7 @@ func (j *Job) Do(ctx context.Context, it *Item) *Result {
 		j.fail(ctx, r, err)
 	} else if r.Status == "" {
 		r.Status = StatusDone
-		if j.manifest != nil && !it.Out.IsLocal() {
+		if j.manifest != nil {
 			j.record(ctx, r)
 		}
 	}
@@ -274,7 +279,7 @@ func (j *Job) fail(ctx context.Context, r *Result, err error) {
 // record adds r to the manifest; a manifest that cannot be written fails
 // the item, since a rerun would not know it was done.
 func (j *Job) record(ctx context.Context, r *Result) {
-	if err := j.manifest.add(ctx, r); err != nil && r.Status == StatusDone {
+	if err := j.manifest.add(ctx, r); err != nil && (r.Status == StatusDone || r.Status == StatusCommitting) {
 		r.Status, r.err = StatusFailed, fmt.Errorf("recording it in the manifest: %w", err)
 		r.Error, r.ErrorClass = r.err.Error(), Classify(err)
 	}
@@ -380,4 +385,53 @@ func (j *Job) outputSize(ctx context.Context, out Location) int64 {
 		return -1
 	}
 	return fi.Size()
+}
+
+// recordStopped writes, once, the line that says why the batch stopped to
+// the manifest and the audit trail.
+func (j *Job) recordStopped(why error) {
+	if !j.stopRecorded.CompareAndSwap(false, true) {
+		return
+	}
+	ctx := context.Background()
+	if j.manifest != nil {
+		r := &Result{Time: time.Now().UTC(), Op: j.opts.Operation.Name(), Status: StatusStopped, Error: why.Error(), ErrorClass: Classify(why)}
+		j.manifest.add(ctx, r)
+	}
+	if j.audit != nil {
+		j.audit.event(ctx, Event{Kind: EventStopped, Err: why})
+	}
+}
+
+// running are the jobs in Run, whose manifests and audit trails
+// RemoveTemporaryFiles tells that they stopped.
+var running runningJobs
+
+type runningJobs struct {
+	mu   sync.Mutex
+	jobs map[*Job]bool
+}
+
+func (r *runningJobs) add(j *Job) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.jobs == nil {
+		r.jobs = map[*Job]bool{}
+	}
+	r.jobs[j] = true
+}
+
+func (r *runningJobs) remove(j *Job) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.jobs, j)
+}
+
+// stopAll records that every running job stopped.
+func (r *runningJobs) stopAll(why error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for j := range r.jobs {
+		j.recordStopped(why)
+	}
 }

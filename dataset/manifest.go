@@ -116,7 +116,7 @@ func (m *manifest) load(r io.Reader) error {
 		}
 		r := line.Result
 		k := [2]string{r.Input, r.Output}
-		if r.Status == StatusDone {
+		if r.Status == StatusDone || r.Status == StatusCommitting {
 			m.done[k] = r
 		} else {
 			delete(m.done, k)

@@ -231,15 +231,21 @@ var temps = struct {
 // RemoveTemporaryFiles removes the temporary files of every output being
 // written by this package and makes new ones fail. It is meant for a
 // program's signal handler, just before it exits without waiting for its
-// jobs to unwind (which would remove their files themselves).
+// jobs to unwind (which would remove their files themselves). The
+// manifests and audit trails of the jobs running get their "stopped"
+// line; the outputs whose files it removed are not recorded done.
 func RemoveTemporaryFiles() {
 	temps.Lock()
-	defer temps.Unlock()
 	temps.stopped = true
 	for p := range temps.names {
 		os.Remove(p)
 	}
+	temps.Unlock()
+	running.stopAll(errInterrupted)
 }
+
+// errInterrupted is why a batch stopped when RemoveTemporaryFiles ended it.
+var errInterrupted = fmt.Errorf("interrupted: the outputs not yet committed were removed (%w)", context.Canceled)
 
 // countingWriter counts the bytes written through it.
 type countingWriter struct {
