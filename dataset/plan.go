@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mlseal/mlseal/s3io"
@@ -164,6 +165,7 @@ func (j *Job) planDir(root string, items []*Item) ([]*Item, error) {
 		return nil, err
 	}
 	n := len(items)
+	ownFiles := j.ownFiles()
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -171,6 +173,9 @@ func (j *Job) planDir(root string, items []*Item) ([]*Item, error) {
 		name := d.Name()
 		if d.IsDir() || strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") {
 			return nil // directories are walked; temporary files are outputs in the making
+		}
+		if fi, err := d.Info(); err == nil && slices.ContainsFunc(ownFiles, func(o os.FileInfo) bool { return os.SameFile(fi, o) }) {
+			return nil // the job's manifest or audit trail
 		}
 		rel, err := filepath.Rel(root, p)
 		if err != nil {
@@ -229,6 +234,20 @@ func (j *Job) planDir(root string, items []*Item) ([]*Item, error) {
 		return nil, &notFoundError{fmt.Sprintf("%s holds no files", root)}
 	}
 	return items, nil
+}
+
+// ownFiles returns the job's local manifest and audit trail as they
+// exist: a walk of the inputs leaves them out.
+func (j *Job) ownFiles() (files []os.FileInfo) {
+	for _, name := range []string{j.opts.Manifest, j.opts.Audit} {
+		if name == "" || strings.HasPrefix(name, "s3://") {
+			continue
+		}
+		if fi, err := os.Stat(name); err == nil {
+			files = append(files, fi)
+		}
+	}
+	return files
 }
 
 // planOutputs works out where each item's output goes, checking names and
