@@ -226,9 +226,15 @@ func (a *app) runDataset(ctx context.Context, d *datasetJob) (err error) {
 	if err != nil {
 		return planError(err, d.args)
 	}
+	// A manifest or audit trail that could not be written out fails the
+	// command: the job's record of what it did is part of what was asked.
 	defer func() {
-		if err := job.Close(ctx); err != nil {
-			a.printError("manifest", err)
+		if cerr := job.Close(ctx); cerr != nil {
+			if err == nil {
+				err = cerr
+				return
+			}
+			a.printError("", cerr)
 		}
 	}()
 	items, err := job.Plan(ctx)
