@@ -165,14 +165,22 @@ func (j *Job) planDir(root string, items []*Item) ([]*Item, error) {
 		return nil, err
 	}
 	n := len(items)
-	ownFiles := j.ownFiles()
+	ownFiles, destDir := j.ownFiles()
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		name := d.Name()
-		if d.IsDir() || strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") {
-			return nil // directories are walked; temporary files are outputs in the making
+		if d.IsDir() {
+			if destDir != nil && p != root {
+				if fi, err := d.Info(); err == nil && os.SameFile(fi, destDir) {
+					return fs.SkipDir // the outputs of this job, not its inputs
+				}
+			}
+			return nil
+		}
+		if strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") {
+			return nil // temporary files are outputs in the making
 		}
 		if fi, err := d.Info(); err == nil && slices.ContainsFunc(ownFiles, func(o os.FileInfo) bool { return os.SameFile(fi, o) }) {
 			return nil // the job's manifest or audit trail
@@ -236,9 +244,10 @@ func (j *Job) planDir(root string, items []*Item) ([]*Item, error) {
 	return items, nil
 }
 
-// ownFiles returns the job's local manifest and audit trail as they
-// exist: a walk of the inputs leaves them out.
-func (j *Job) ownFiles() (files []os.FileInfo) {
+// ownFiles returns the job's local manifest and audit trail, and its
+// local destination directory, as they exist: a walk of the inputs leaves
+// them out.
+func (j *Job) ownFiles() (files []os.FileInfo, dest os.FileInfo) {
 	for _, name := range []string{j.opts.Manifest, j.opts.Audit} {
 		if name == "" || strings.HasPrefix(name, "s3://") {
 			continue
@@ -247,7 +256,12 @@ func (j *Job) ownFiles() (files []os.FileInfo) {
 			files = append(files, fi)
 		}
 	}
-	return files
+	if out, err := ParseLocation(string(j.opts.Destination)); err == nil && out.IsLocal() && j.opts.Operation.OutputName("x") != "" {
+		if fi, err := os.Stat(out.Path); err == nil && fi.IsDir() {
+			dest = fi
+		}
+	}
+	return files, dest
 }
 
 // planOutputs works out where each item's output goes, checking names and

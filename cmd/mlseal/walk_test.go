@@ -27,3 +27,19 @@ func TestWalkLeavesOutJobFiles(t *testing.T) {
 		t.Errorf("rerun:\n%s", r.stderr)
 	}
 }
+
+// An output directory inside the input directory is not an input: a rerun
+// does not encrypt the outputs again.
+func TestWalkLeavesOutDestination(t *testing.T) {
+	e := newEnv(t)
+	if err := os.Mkdir(e.path("t3"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.write("t3/a", []byte("a"))
+	e.write("t3/b", []byte("b"))
+	e.ok(nil, "encrypt", "-o", "t3/enc/", "t3/")
+	r := e.ok(nil, "encrypt", "--force", "-o", "t3/enc/", "t3/")
+	if e.exists("t3/enc/enc/a.enc.enc") || !strings.Contains(r.stderr, "of 2 inputs") {
+		t.Errorf("the destination was walked as input:\n%s", r.stderr)
+	}
+}
