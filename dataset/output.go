@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -90,7 +91,10 @@ func (j *Job) createLocal(it *Item, perm fs.FileMode) (*pendingOutput, error) {
 	o := &pendingOutput{root: root, rel: rel, name: it.Out.Path, overwrite: j.opts.Overwrite}
 	if sub := filepath.Dir(rel); sub != "." {
 		if err := root.MkdirAll(sub, 0o755); err != nil {
-			root.Close()
+			defer root.Close()
+			if link := linkOnPath(root, sub); link != "" {
+				return nil, linkError(it, dir, link)
+			}
 			return nil, fmt.Errorf("creating %s: %w", filepath.Join(dir, sub), err)
 		}
 	}
@@ -114,11 +118,39 @@ func (j *Job) createLocal(it *Item, perm fs.FileMode) (*pendingOutput, error) {
 		}
 	}
 	if err := o.createTemp(dir, perm); err != nil {
-		root.Close()
+		defer root.Close()
+		if link := linkOnPath(root, rel); link != "" {
+			return nil, linkError(it, dir, link)
+		}
 		return nil, err
 	}
 	o.w = o.tmp
 	return o, nil
+}
+
+// linkOnPath returns the first directory on rel, within root, that is a
+// symbolic link, or "". An os.Root refuses to follow such a link out of
+// it; this names the link for the error.
+func linkOnPath(root *os.Root, rel string) string {
+	p := ""
+	for _, seg := range strings.Split(filepath.Clean(rel), string(filepath.Separator)) {
+		p = filepath.Join(p, seg)
+		fi, err := root.Lstat(p)
+		if err != nil {
+			return ""
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+// linkError fails an item whose output would go through a symbolic link
+// in the output directory dir.
+func linkError(it *Item, dir, link string) error {
+	return &nameError{it.Name, fmt.Sprintf("its output %s would leave the output directory %s through a symbolic link (%s); outputs are only written inside it",
+		it.Out.Path, dir, filepath.Join(dir, link))}
 }
 
 // createTemp creates the temporary file next to the output.
