@@ -152,10 +152,9 @@ func RewrapHeader(ctx context.Context, src io.Reader, opts RewrapOptions) (*Rewr
 		return nil, fmt.Errorf("envelope: %d wrapped data keys are more than readers accept by default (%d): use fewer keys", len(m.EncryptedDataKeys), DefaultMaxEncryptedDataKeys)
 	}
 
-	aead, commitKey, err := messageKey(suite, dataKey, h.MessageID, false)
-	if err != nil {
-		return nil, fmt.Errorf("envelope: %w", err)
-	}
+	// The data key and message id stay, so the message key that
+	// authenticated the old header tags the new one, and the commitment
+	// openHeader checked is the new header's too.
 	nh := &header.Header{
 		Version:     2,
 		Suite:       h.Suite,
@@ -163,12 +162,12 @@ func RewrapHeader(ctx context.Context, src io.Reader, opts RewrapOptions) (*Rewr
 		Context:     h.Context,
 		ContentType: h.ContentType,
 		FrameLength: h.FrameLength,
-		SuiteData:   commitKey,
+		SuiteData:   h.SuiteData,
 	}
 	for _, k := range m.EncryptedDataKeys {
 		nh.EDKs = append(nh.EDKs, header.EncryptedDataKey(k))
 	}
-	sealed, err := sealHeader(nh, aead, required)
+	sealed, err := sealHeader(nh, o.aead, required)
 	if err != nil {
 		return nil, fmt.Errorf("envelope: %w", err)
 	}
