@@ -62,9 +62,9 @@ type job struct {
 
 // grow makes room for n content bytes plus the tag, keeping the content.
 // A whole-frame buffer left by an earlier message is reused when there is
-// one; otherwise buffers start small and double, so that a small message
-// never pays for a whole frame, and a frame length declared by a message
-// costs memory only as the frame's bytes arrive.
+// one; otherwise buffers start small and at least double, so that a small
+// message never pays for a whole frame. (A Decoder asks for the whole of a
+// frame's declared length at once: see readFrame.)
 func (j *job) grow(n, frameLen int) {
 	need := contentOff + n + tagLen
 	if need <= len(j.buf) {
