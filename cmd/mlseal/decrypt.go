@@ -123,15 +123,23 @@ func (a *app) decrypt(ctx context.Context, f *decryptFlags, args []string) error
 	return a.runDataset(ctx, &datasetJob{
 		flags: &f.dataset, op: op, verb: "decrypted", args: args, out: f.out, force: f.force, keys: kc,
 		prepare: func(items []*dataset.Item) (err error) {
-			op.Options, keys, err = a.openOptions(f)
-			if err != nil {
-				return err
-			}
-			kc.Keyring, op.Options.Keyring = op.Options.Keyring, kc
-			return batchDecryptMaterials(&op.Options, keys, len(items))
+			op.Options, keys, err = a.batchOpenOptions(f, len(items), kc)
+			return err
 		},
 		explain: func(_ *dataset.Item, err error) error { return abortHint(withHint(err, openHint(err, keys, f))) },
 	})
+}
+
+// batchOpenOptions builds the decryption options of a dataset job of n
+// inputs from the flags: the keyring counted by kc, with the data-key cache
+// for a batch over it.
+func (a *app) batchOpenOptions(f *decryptFlags, n int, kc *dataset.KeyCounter) (envelope.DecryptOptions, []loadedKey, error) {
+	opts, keys, err := a.openOptions(f)
+	if err != nil {
+		return opts, keys, err
+	}
+	kc.Keyring, opts.Keyring = opts.Keyring, kc
+	return opts, keys, batchDecryptMaterials(&opts, keys, n)
 }
 
 // openHint explains why a message could not be opened.

@@ -39,12 +39,8 @@ func (a *app) verify(ctx context.Context, f *decryptFlags, args []string) error 
 	return a.runDataset(ctx, &datasetJob{
 		flags: &f.dataset, op: op, verb: "verified", args: args, keys: kc,
 		prepare: func(items []*dataset.Item) (err error) {
-			op.Options, keys, err = a.openOptions(f)
-			if err != nil {
-				return err
-			}
-			kc.Keyring, op.Options.Keyring = op.Options.Keyring, kc
-			return batchDecryptMaterials(&op.Options, keys, len(items))
+			op.Options, keys, err = a.batchOpenOptions(f, len(items), kc)
+			return err
 		},
 		explain: func(_ *dataset.Item, err error) error { return withHint(err, openHint(err, keys, f)) },
 		ok: func(r *dataset.Result) {
