@@ -61,8 +61,10 @@ type Options struct {
 	// fails its item (ErrExists).
 	Overwrite bool
 	// FollowSymlinks follows symbolic links in local source directories
-	// that point out of the directory; without it such an item is refused.
-	// Links that stay inside the directory are always followed.
+	// that point out of the directory, to files and to directories (which
+	// are walked, except one that is or holds a directory walked already:
+	// a loop); without it such an item is refused. Links that stay inside
+	// the directory are always followed.
 	FollowSymlinks bool
 
 	// ItemTimeout bounds each attempt at an item; zero means no deadline.

@@ -157,8 +157,9 @@ func (e *notFoundError) Error() string        { return e.msg }
 func (e *notFoundError) Is(target error) bool { return target == fs.ErrNotExist }
 
 // planDir walks a local source directory. Symbolic links are followed
-// when they stay inside it, or when FollowSymlinks says so; a link out
-// of it is listed as a refused item.
+// when they stay inside it, or when FollowSymlinks says so (a linked
+// directory is then walked too, unless it is one walked already or holds
+// one: a loop); a link out of it is otherwise listed as a refused item.
 func (j *Job) planDir(root string, items []*Item) ([]*Item, error) {
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
@@ -166,76 +167,92 @@ func (j *Job) planDir(root string, items []*Item) ([]*Item, error) {
 	}
 	n := len(items)
 	ownFiles, destDir := j.ownFiles()
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		name := d.Name()
-		if d.IsDir() {
-			if destDir != nil && p != root {
-				if fi, err := d.Info(); err == nil && os.SameFile(fi, destDir) {
-					return fs.SkipDir // the outputs of this job, not its inputs
-				}
-			}
-			return nil
-		}
-		if strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") {
-			return nil // temporary files are outputs in the making
-		}
-		if fi, err := d.Info(); err == nil && slices.ContainsFunc(ownFiles, func(o os.FileInfo) bool { return os.SameFile(fi, o) }) {
-			return nil // the job's manifest or audit trail
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		it := &Item{In: Location{Path: p}, Name: filepath.ToSlash(rel), InRoot: root, Size: -1}
-		if d.Type()&fs.ModeSymlink != 0 {
-			target, err := filepath.EvalSymlinks(p)
-			if err != nil {
-				it.Refused = fmt.Sprintf("a symbolic link that leads nowhere: %v", err)
-				items = append(items, it)
-				return nil
-			}
-			outside := !within(realRoot, target)
-			if outside {
-				if !j.opts.FollowSymlinks {
-					it.Refused = fmt.Sprintf("a symbolic link to %s, out of %s (not followed unless asked)", target, root)
-					items = append(items, it)
-					return nil
-				}
-				it.InRoot = "" // opened by its path, as asked
-			}
-			fi, err := os.Stat(p)
+	walked := []string{realRoot} // the real directories walked, against loops
+	// visit walks the tree under root; inRoot is "" under a linked
+	// directory out of root, whose files are opened by their paths.
+	var visit func(inRoot string) fs.WalkDirFunc
+	visit = func(inRoot string) fs.WalkDirFunc {
+		return func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			if fi.IsDir() {
-				if outside {
-					it.Refused = fmt.Sprintf("a symbolic link to the directory %s, which is not walked", target)
-					items = append(items, it)
+			name := d.Name()
+			if d.IsDir() {
+				if destDir != nil && p != root {
+					if fi, err := d.Info(); err == nil && os.SameFile(fi, destDir) {
+						return fs.SkipDir // the outputs of this job, not its inputs
+					}
 				}
-				return nil // a link inside: its files are listed where they are
-			}
-			if !fi.Mode().IsRegular() {
+				if inRoot == "" {
+					if real, err := filepath.EvalSymlinks(p); err == nil {
+						walked = append(walked, real)
+					}
+				}
 				return nil
 			}
-			it.Size, it.ModTime = fi.Size(), fi.ModTime()
+			if strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") {
+				return nil // temporary files are outputs in the making
+			}
+			if fi, err := d.Info(); err == nil && slices.ContainsFunc(ownFiles, func(o os.FileInfo) bool { return os.SameFile(fi, o) }) {
+				return nil // the job's manifest or audit trail
+			}
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			it := &Item{In: Location{Path: p}, Name: filepath.ToSlash(rel), InRoot: inRoot, Size: -1}
+			if d.Type()&fs.ModeSymlink != 0 {
+				target, err := filepath.EvalSymlinks(p)
+				if err != nil {
+					it.Refused = fmt.Sprintf("a symbolic link that leads nowhere: %v", err)
+					items = append(items, it)
+					return nil
+				}
+				outside := !within(realRoot, target)
+				if outside {
+					if !j.opts.FollowSymlinks {
+						it.Refused = fmt.Sprintf("a symbolic link to %s, out of %s (not followed unless asked)", target, root)
+						items = append(items, it)
+						return nil
+					}
+					it.InRoot = "" // opened by its path, as asked
+				}
+				fi, err := os.Stat(p)
+				if err != nil {
+					return err
+				}
+				if fi.IsDir() {
+					if !outside {
+						return nil // a link inside: its files are listed where they are
+					}
+					if slices.ContainsFunc(walked, func(w string) bool { return within(target, w) }) {
+						it.Refused = fmt.Sprintf("a symbolic link to the directory %s, which holds or is one walked already (a loop)", target)
+						items = append(items, it)
+						return nil
+					}
+					// The trailing separator makes WalkDir walk the target.
+					return filepath.WalkDir(p+string(filepath.Separator), visit(""))
+				}
+				if !fi.Mode().IsRegular() {
+					return nil
+				}
+				it.Size, it.ModTime = fi.Size(), fi.ModTime()
+				items = append(items, it)
+				return nil
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			it.Size, it.ModTime = info.Size(), info.ModTime()
 			items = append(items, it)
 			return nil
 		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		it.Size, it.ModTime = info.Size(), info.ModTime()
-		items = append(items, it)
-		return nil
-	})
-	if err != nil {
+	}
+	if err := filepath.WalkDir(root, visit(root)); err != nil {
 		return nil, err
 	}
 	if len(items) == n {

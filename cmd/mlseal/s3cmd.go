@@ -66,7 +66,7 @@ func (f *datasetFlags) addFlags(fl *pflag.FlagSet, suffix int) {
 	fl.BoolVar(&f.auditValues, "audit-context-values", false, "record the encryption context's values in the audit trail too")
 	fl.StringVar(&f.shard, "shard", "", "process only the inputs of shard `I/N` (I from 0 to N-1), by a hash of their names")
 	fl.IntVarP(&f.jobs, "jobs", "j", dataset.DefaultJobs, "`N` inputs processed in parallel")
-	fl.BoolVar(&f.followSymlinks, "follow-symlinks", false, "follow symbolic links that lead out of an input directory")
+	fl.BoolVar(&f.followSymlinks, "follow-symlinks", false, "follow symbolic links that lead out of an input directory, to files and to directories (walked; loops refused)")
 	fl.DurationVar(&f.itemTimeout, "item-timeout", 0, "give up an input after `DURATION` (default: no limit)")
 	fl.DurationVar(&f.stallTimeout, "stall-timeout", dataset.DefaultStallTimeout, "retry an input whose transfer moves no bytes for `DURATION`")
 	fl.IntVar(&f.retries, "retries", dataset.DefaultRetries, "`N` more tries of a stalled input")
