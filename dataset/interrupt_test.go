@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mlseal/mlseal/dataset"
 )
@@ -72,5 +73,42 @@ func TestInterruptRecordsTruthfully(t *testing.T) {
 		if !stopped {
 			t.Errorf("%s has no stopped line:\n%s", name, b)
 		}
+	}
+}
+
+// TestManifestTimes: every line of a manifest says when it was written.
+func TestManifestTimes(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string][]byte{"in/a": randomBytes(t, 10), "in/b": randomBytes(t, 10)})
+	manifest := filepath.Join(dir, "m.jsonl")
+	start := time.Now()
+	if _, err := dataset.Run(context.Background(), dataset.Options{
+		Sources: []dataset.Source{dataset.Source(filepath.Join(dir, "in"))}, Destination: dataset.Destination(filepath.Join(dir, "out") + "/"),
+		Operation: encryptOp(t), Manifest: manifest,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := 0
+	for line := range strings.Lines(string(b)) {
+		var rec struct {
+			Time   time.Time
+			Status string
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Time.Before(start.Add(-time.Second)) {
+			t.Errorf("line written at %v: %s", rec.Time, line)
+		}
+		if rec.Status == "done" {
+			done++
+		}
+	}
+	if done != 2 {
+		t.Errorf("%d done lines:\n%s", done, b)
 	}
 }
