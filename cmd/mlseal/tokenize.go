@@ -248,7 +248,7 @@ func (a *app) tokenize(ctx context.Context, f *tokenizeFlags, args []string, det
 			if itFormat == "" {
 				itFormat, _ = formatOf(f.format, it.In.String())
 			}
-			return withHint(abortHint(err), tokenizeHint(err, detok, itFormat == tokenize.FormatParquet))
+			return withHint(abortHint(err), tokenizeHint(err, detok, itFormat == tokenize.FormatParquet, one))
 		},
 		ok: func(r *dataset.Result) {
 			switch {
@@ -316,8 +316,17 @@ func prfIDs(ks *tokenize.Keyset) []uint32 {
 }
 
 // tokenizeHint suggests what to do about err; --rejects only where the
-// format has it (not Parquet).
-func tokenizeHint(err error, detok, parquet bool) string {
+// format has it (not Parquet), and for a job of several inputs as a run
+// of the one that failed (--rejects takes one input).
+func tokenizeHint(err error, detok, parquet, one bool) string {
+	rejects := "pass --rejects FILE to set bad records aside"
+	if !one {
+		verb := "tokenize"
+		if detok {
+			verb = "detokenize"
+		}
+		rejects = verb + " that input alone with --rejects FILE to set its bad records aside"
+	}
 	switch {
 	case errors.Is(err, tokenize.ErrKeyVersion) && !detok:
 		return "pin the PRF key in the policy: 'mlseal tokenize rotate' printed the line to add"
@@ -330,9 +339,9 @@ func tokenizeHint(err error, detok, parquet bool) string {
 	case parquet:
 		return ""
 	case errors.Is(err, tokenize.ErrValue) && !detok:
-		return `set "on_invalid": "pass" on the field to leave such values as they are, or pass --rejects FILE to set bad records aside`
+		return `set "on_invalid": "pass" on the field to leave such values as they are, or ` + rejects
 	case errors.Is(err, tokenize.ErrMalformed):
-		return "pass --rejects FILE to set bad records aside and go on"
+		return rejects + " and go on"
 	}
 	return ""
 }

@@ -15,10 +15,10 @@ func TestTokenizeHintFormats(t *testing.T) {
 		fmt.Errorf("x: %w", tokenize.ErrValue),
 		fmt.Errorf("x: %w", tokenize.ErrMalformed),
 	} {
-		if h := tokenizeHint(err, false, true); strings.Contains(h, "--rejects") {
+		if h := tokenizeHint(err, false, true, true); strings.Contains(h, "--rejects") {
 			t.Errorf("Parquet, %v: hint %q names --rejects", err, h)
 		}
-		if h := tokenizeHint(err, false, false); !strings.Contains(h, "--rejects") {
+		if h := tokenizeHint(err, false, false, true); !strings.Contains(h, "--rejects") {
 			t.Errorf("CSV, %v: hint %q does not name --rejects", err, h)
 		}
 	}
