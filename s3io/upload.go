@@ -200,8 +200,13 @@ func EncryptedMetadata(enc envelope.EncryptOptions) map[string]string {
 
 // CiphertextSizeBound bounds the size of a message with n bytes of
 // plaintext in frames of f bytes: generous for the header, 28 bytes of
-// framing per frame, and a signature. PutOptions.Size may take it.
+// framing per frame, and a signature. PutOptions.Size may take it. A frame
+// length of zero, which EncryptOptions reads as a default, is bounded as
+// the smaller of envelope's and Upload's defaults.
 func CiphertextSizeBound(n int64, f int) int64 {
+	if f <= 0 {
+		f = min(envelope.DefaultFrameLength, DefaultFrameLength)
+	}
 	frames := n/int64(f) + 1
 	return n + frames*32 + 64<<10
 }
