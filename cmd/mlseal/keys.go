@@ -130,7 +130,12 @@ func (a *app) encryptKeys(refs []string) ([]loadedKey, error) {
 // key, which is never created here.
 func (a *app) decryptKeys(refs []string) ([]loadedKey, error) {
 	if len(refs) > 0 {
-		return loadKeys(refs)
+		keys, err := loadKeys(refs)
+		if errors.Is(err, fs.ErrNotExist) {
+			// A new key opens nothing that exists: no keygen hint here.
+			return nil, withHint(withoutHint(err), "check the path: it must name the key file the data was encrypted with")
+		}
+		return keys, err
 	}
 	f, path, err := keyfile.LoadDefault()
 	if err != nil {
