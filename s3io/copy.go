@@ -113,7 +113,7 @@ func (c *Client) Rewrap(ctx context.Context, bucket, key, dstBucket, dstKey stri
 	}
 	// The header is rarely over a few KiB: one ranged GET reads it, or
 	// the whole of a small object, which is then written in one piece.
-	var src io.Reader = bufio.NewReaderSize(io.NewSectionReader(obj, 0, info.Size), 64<<10)
+	var src io.Reader
 	var whole []byte
 	if info.Size <= MinPartSize {
 		whole = make([]byte, info.Size)
@@ -121,6 +121,8 @@ func (c *Client) Rewrap(ctx context.Context, bucket, key, dstBucket, dstKey stri
 			return nil, wrapErr("rewrapping", bucket, key, changedErr(bucket, key, err))
 		}
 		src = bytes.NewReader(whole)
+	} else {
+		src = bufio.NewReaderSize(io.NewSectionReader(obj, 0, info.Size), 64<<10)
 	}
 	rw, err := envelope.RewrapHeader(ctx, src, opts)
 	if err != nil {

@@ -199,7 +199,7 @@ func EncryptedMetadata(enc envelope.EncryptOptions) map[string]string {
 }
 
 // CiphertextSizeBound bounds the size of a message with n bytes of
-// plaintext in frames of f bytes: generous for the header, 28 bytes of
+// plaintext in frames of f bytes: generous for the header, 32 bytes of
 // framing per frame, and a signature. PutOptions.Size may take it. A frame
 // length of zero, which EncryptOptions reads as a default, is bounded as
 // the smaller of envelope's and Upload's defaults.
