@@ -42,8 +42,9 @@ const (
 // parameter works too. SecureString parameters are decrypted. Without a
 // query the latest version is read; ?version=3 reads version 3 and
 // ?label=prod the version labelled prod. The two are exclusive.
-// decrypt=false reads a SecureString as SSM stores it, encrypted (base64
-// of its KMS ciphertext), which needs no kms:Decrypt.
+// decrypt=false (ssm://NAME?decrypt=false when it is the only parameter)
+// reads a SecureString as SSM stores it, encrypted (base64 of its KMS
+// ciphertext), which needs no kms:Decrypt.
 //
 // env:// names an environment variable of the current process.
 //
