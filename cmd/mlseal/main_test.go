@@ -295,7 +295,7 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"ok", 0, []string{"decrypt", "-k", "k.key", "-c", "purpose=test", "msg.mlseal"}, ""},
 		{"missing input", 1, []string{"decrypt", "-k", "k.key", "nonexistent.mlseal"}, ""},
-		{"missing key file", 1, []string{"decrypt", "-k", "nonexistent.key", "msg.mlseal"}, "keygen"},
+		{"missing key file", 1, []string{"decrypt", "-k", "nonexistent.key", "msg.mlseal"}, "check the path"},
 		{"unknown flag", 2, []string{"decrypt", "--bogus", "msg.mlseal"}, "--help"},
 		{"unknown command", 2, []string{"decrypy"}, "decrypt"},
 		{"bad context", 2, []string{"encrypt", "-k", "k.key", "-c", "novalue", "plain.bin"}, ""},
