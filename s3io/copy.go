@@ -273,10 +273,7 @@ func (r *rewrapJob) multipart(ctx context.Context) error {
 		}
 		err = r.destErr(err)
 	}
-	// Abort with a fresh context: a cancelled rewrap must still leave no
-	// parts behind.
-	u := &transferUploader{api: r.c.api, opts: r.c.opts}
-	if aerr := u.abort(r.dstBucket, r.dstKey, aws.ToString(id)); aerr != nil {
+	if aerr := abortUpload(r.c.api, r.c.opts.AbortTimeout, r.dstBucket, r.dstKey, aws.ToString(id)); aerr != nil {
 		err = errors.Join(err, aerr)
 	}
 	return err

@@ -101,11 +101,18 @@ func (u *transferUploader) upload(ctx context.Context, in *putInput) (*putOutput
 // it or AbortTimeout passes. An upload that is already gone counts as
 // aborted.
 func (u *transferUploader) abort(bucket, key, uploadID string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), u.opts.AbortTimeout)
+	return abortUpload(u.api, u.opts.AbortTimeout, bucket, key, uploadID)
+}
+
+// abortUpload is abort for any multipart upload made through api, with a
+// context of its own: a cancelled operation must still leave no parts
+// behind.
+func abortUpload(api API, timeout time.Duration, bucket, key, uploadID string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	delay := 50 * time.Millisecond
 	for {
-		_, err := u.api.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		_, err := api.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
 			Bucket: aws.String(bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
 		})
 		if err == nil || isNoSuchUpload(err) {
