@@ -119,11 +119,17 @@ func RewrapHeader(ctx context.Context, src io.Reader, opts RewrapOptions) (*Rewr
 	// Suites are screened by keyCapture, which says why rewrap refuses them.
 	dopts.CommitmentPolicy, dopts.UnsignedOnly = RequireEncryptAllowDecrypt, false
 	o, err := openHeader(ctx, src, &dopts)
-	if err != nil {
-		return nil, err
+	if capture.m != nil && ownMaterials(old) {
+		// openHeader leaves the materials to their manager, which here
+		// is capture; they were made for this message alone, as for
+		// Decrypt with a Keyring, and rewrap works on its own copy.
+		clear(capture.m.DataKey)
 	}
 	dataKey := capture.dataKey
 	defer clear(dataKey)
+	if err != nil {
+		return nil, err
+	}
 
 	h := o.h
 	suite := SuiteID(h.Suite)
@@ -202,6 +208,7 @@ func sealHeader(h *header.Header, aead cipher.AEAD, required map[string]string) 
 // any key is unwrapped.
 type keyCapture struct {
 	MaterialsManager
+	m       *DecryptionMaterials // as the manager returned them
 	dataKey []byte
 	context map[string]string
 }
@@ -217,6 +224,7 @@ func (c *keyCapture) DecryptMaterials(ctx context.Context, req DecryptionMateria
 	if err != nil {
 		return nil, err
 	}
+	c.m = m
 	c.dataKey = bytes.Clone(m.DataKey)
 	c.context = maps.Clone(req.Context)
 	return m, nil
