@@ -3,6 +3,7 @@ package envelope
 import (
 	"context"
 	"crypto/ecdsa"
+	"fmt"
 )
 
 // An EncryptedDataKey is a data key wrapped by one keyring, as stored in the
@@ -57,4 +58,24 @@ type DecryptionMaterials struct {
 type Keyring interface {
 	OnEncrypt(ctx context.Context, m *EncryptionMaterials) error
 	OnDecrypt(ctx context.Context, m *DecryptionMaterials, edks []EncryptedDataKey) error
+}
+
+// Format prints the materials without their keys, for every verb: a data
+// key or signing key must never reach a log line through %v.
+func (m EncryptionMaterials) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "EncryptionMaterials{Suite: %v, Context: %d pairs, RequiredContextKeys: %q, DataKey: %s, EncryptedDataKeys: %d, SigningKey: %s}",
+		m.Suite, len(m.Context), m.RequiredContextKeys, redactedKey(m.DataKey != nil), len(m.EncryptedDataKeys), redactedKey(m.SigningKey != nil))
+}
+
+// Format prints the materials without their data key, for every verb.
+func (m DecryptionMaterials) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "DecryptionMaterials{Suite: %v, Context: %d pairs, DataKey: %s, VerificationKey: %t}",
+		m.Suite, len(m.Context), redactedKey(m.DataKey != nil), m.VerificationKey != nil)
+}
+
+func redactedKey(set bool) string {
+	if set {
+		return "[redacted]"
+	}
+	return "none"
 }

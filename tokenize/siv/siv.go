@@ -16,6 +16,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 )
 
@@ -236,3 +237,6 @@ func grow(in []byte, n int) (head, tail []byte) {
 	}
 	return head, head[len(in):]
 }
+
+// Format prints the cipher without its key material, for every verb.
+func (c *Cipher) Format(f fmt.State, verb rune) { io.WriteString(f, "siv.Cipher{[redacted]}") }
