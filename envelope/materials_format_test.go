@@ -5,7 +5,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
 )
@@ -21,11 +23,15 @@ func TestMaterialsFormatRedactsKeys(t *testing.T) {
 	}
 	enc := EncryptionMaterials{Suite: AES256GCMHKDFSHA512CommitKeyECDSAP384, Context: map[string]string{"a": "b"}, DataKey: key, SigningKey: sk}
 	dec := DecryptionMaterials{Suite: enc.Suite, DataKey: key, VerificationKey: &sk.PublicKey}
-	secretD := sk.D.String()
+	skBytes, err := sk.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretD := hex.EncodeToString(skBytes)
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q"} {
 		for _, m := range []any{enc, &enc, dec, &dec} {
 			out := fmt.Sprintf(verb, m)
-			if strings.Contains(out, "abab") || strings.Contains(out, "171 171") || strings.Contains(out, "\\xab") || strings.Contains(out, secretD) {
+			if strings.Contains(out, "abab") || strings.Contains(out, "171 171") || strings.Contains(out, "\\xab") || strings.Contains(out, secretD) || strings.Contains(out, new(big.Int).SetBytes(skBytes).String()) {
 				t.Errorf("%s of %T prints key material: %s", verb, m, out)
 			}
 			if !strings.Contains(out, "redacted") {
