@@ -16,6 +16,9 @@
 //     item's Result; a rerun with the same manifest skips what an earlier
 //     run completed, and recognises an S3 output that a killed run wrote
 //     but did not record (by the source version stored in its metadata).
+//     It also records the job's settings (see Configured): a rerun with
+//     other keys, context or suite is refused unless Overwrite redoes the
+//     items. A batch stopped early ends the manifest with a "stopped" line.
 //   - Shard splits the items between independent workers by a stable hash
 //     of their names.
 //   - Each item can have a deadline (ItemTimeout), and a transfer that moves
