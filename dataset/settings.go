@@ -53,6 +53,23 @@ func (e *Encrypt) Settings() map[string]string {
 	return s
 }
 
+// Settings are what a tokenized output depends on besides the keyset: a
+// digest of the policy (which holds no secret), and the format when one
+// is set for every item.
+func (t *Tokenize) Settings() map[string]string {
+	s := map[string]string{}
+	if t.Options.Format != "" {
+		s["format"] = string(t.Options.Format)
+	}
+	if t.Tokenizer != nil {
+		if b, err := t.Tokenizer.Policy().Marshal(); err == nil {
+			sum := sha256.Sum256(b)
+			s["policy"] = "sha256:" + hex.EncodeToString(sum[:8])
+		}
+	}
+	return s
+}
+
 // contextDigest names an encryption context's keys and digests its pairs,
 // so that a manifest tells contexts apart without holding their values.
 func contextDigest(c map[string]string) string {

@@ -72,3 +72,28 @@ func TestResumeOldManifest(t *testing.T) {
 		t.Errorf("an old manifest did not resume:\n%s", r.stderr)
 	}
 }
+
+// A tokenize rerun under another policy is refused too: its outputs would
+// mix the two policies' tokens.
+func TestResumeRefusesOtherPolicy(t *testing.T) {
+	e := newEnv(t)
+	e.write("p1.json", []byte(`{"version":1,"fields":[{"name":"ssn","op":"fpe","alphabet":"digits","separators":"-"}]}`))
+	e.write("p2.json", []byte(`{"version":1,"fields":[{"name":"ssn","op":"fpe","alphabet":"digits","separators":"-","on_invalid":"pass"}]}`))
+	if err := os.Mkdir(e.path("in"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.write("in/a.csv", []byte("id,ssn\n1,123-45-6789\n"))
+	e.write("in/b.csv", []byte("id,ssn\n2,987-65-4321\n"))
+	e.ok(nil, "keygen", "-o", "team.key")
+	e.ok(nil, "tokenize", "keygen", "-k", "team.key", "-o", "tok.keyset")
+	args := []string{"tokenize", "--keyset", "tok.keyset", "-k", "team.key", "--manifest", "m.jsonl", "-o", "tok/", "in/", "--policy"}
+	e.ok(nil, append(args, "p1.json")...)
+	r := e.fail(1, nil, append(args, "p2.json")...)
+	if !strings.Contains(r.stderr, "policy") {
+		t.Errorf("refusal of another policy does not say so:\n%s", r.stderr)
+	}
+	r = e.ok(nil, append(args, "p1.json")...)
+	if !strings.Contains(r.stderr, "skipped 2") {
+		t.Errorf("rerun:\n%s", r.stderr)
+	}
+}
