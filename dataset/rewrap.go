@@ -57,6 +57,9 @@ type Rewrap struct {
 	// (required pairs stay required) and, unless Suite is set, whether it
 	// is signed. Options.Keyring is then unused.
 	Reencrypt *envelope.EncryptOptions
+	// Keys name the new wrapping keys, for a manifest's record of the job
+	// (see Configured), as Encrypt.Keys do.
+	Keys []string
 
 	memoOnce sync.Once
 	memo     *wrapMemo

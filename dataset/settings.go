@@ -70,6 +70,19 @@ func (t *Tokenize) Settings() map[string]string {
 	return s
 }
 
+// Settings are what a rewrapped output depends on: the new keys' names,
+// whether it is written in place, and the suite of a re-encryption.
+func (rw *Rewrap) Settings() map[string]string {
+	s := map[string]string{"keys": strings.Join(rw.Keys, ", "), "in_place": strconv.FormatBool(rw.InPlace)}
+	if rw.Reencrypt != nil {
+		s["reencrypt"] = "true"
+		if rw.Reencrypt.Suite != 0 {
+			s["suite"] = rw.Reencrypt.Suite.String()
+		}
+	}
+	return s
+}
+
 // contextDigest names an encryption context's keys and digests its pairs,
 // so that a manifest tells contexts apart without holding their values.
 func contextDigest(c map[string]string) string {

@@ -141,6 +141,12 @@ func (a *app) sealingKeys(f *encryptFlags, opts *envelope.EncryptOptions, n int,
 		return nil, err
 	}
 	opts.Keyring = kc
+	return keyNames(keys), batchEncryptMaterials(opts, keys, n)
+}
+
+// keyNames names keys as a manifest records them: a key file's namespace
+// and name, a KMS key's identifier; never their material.
+func keyNames(keys []loadedKey) []string {
 	names := make([]string, len(keys))
 	for i, k := range keys {
 		if k.file != nil {
@@ -149,5 +155,5 @@ func (a *app) sealingKeys(f *encryptFlags, opts *envelope.EncryptOptions, n int,
 			names[i] = "aws-kms " + k.kms
 		}
 	}
-	return names, batchEncryptMaterials(opts, keys, n)
+	return names
 }

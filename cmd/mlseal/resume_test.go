@@ -97,3 +97,23 @@ func TestResumeRefusesOtherPolicy(t *testing.T) {
 		t.Errorf("rerun:\n%s", r.stderr)
 	}
 }
+
+// A rewrap rerun to other new keys is refused too.
+func TestResumeRefusesOtherRewrapKeys(t *testing.T) {
+	e := newEnv(t)
+	for _, k := range []string{"old.key", "new1.key", "new2.key"} {
+		e.ok(nil, "keygen", "-o", k)
+	}
+	if err := os.Mkdir(e.path("in"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.write("in/a", []byte("a"))
+	e.write("in/b", []byte("b"))
+	e.ok(nil, "encrypt", "-k", "old.key", "-o", "enc/", "in/")
+	args := []string{"rewrap", "--old-key", "old.key", "--manifest", "m.jsonl", "-o", "re/", "enc/", "-k"}
+	e.ok(nil, append(args, "new1.key")...)
+	r := e.fail(1, nil, append(args, "new2.key")...)
+	if !strings.Contains(r.stderr, "new2") {
+		t.Errorf("refusal of other new keys does not name them:\n%s", r.stderr)
+	}
+}

@@ -145,6 +145,7 @@ func (a *app) rewrap(ctx context.Context, f *rewrapFlags, args []string) error {
 			if keys, err = newKMS.resolve(keys, false); err != nil {
 				return err
 			}
+			op.Keys = keyNames(keys)
 			if f.reencrypt {
 				enc := envelope.EncryptOptions{Suite: suite, Workers: f.dec.workers}
 				if enc.Keyring, err = keyring(keys); err != nil {
