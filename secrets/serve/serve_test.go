@@ -27,14 +27,15 @@ const token = "session-token-for-tests"
 type env struct {
 	sm  *awssecrets.SecretsManager
 	ssm *awssecrets.SSM
+	c   *secrets.Cache
 	url string
 }
 
 func newEnv(t *testing.T) *env {
 	e := &env{sm: awssecrets.NewSecretsManager(t), ssm: awssecrets.NewSSM(t)}
-	c := secrets.NewCache(secrets.NewProviders(secrets.AWSOptions{SecretsManagerEndpoint: e.sm.URL, SSMEndpoint: e.ssm.URL}), secrets.CacheOptions{})
-	t.Cleanup(func() { c.Close() })
-	h, err := serve.Handler(c, token)
+	e.c = secrets.NewCache(secrets.NewProviders(secrets.AWSOptions{SecretsManagerEndpoint: e.sm.URL, SSMEndpoint: e.ssm.URL}), secrets.CacheOptions{})
+	t.Cleanup(func() { e.c.Close() })
+	h, err := serve.Handler(e.c, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,21 +195,12 @@ func TestErrorBodies(t *testing.T) {
 // TestMemoFollowsCache: a memoized response is not served once the cache
 // holds a new version.
 func TestMemoFollowsCache(t *testing.T) {
-	sm := awssecrets.NewSecretsManager(t)
-	sm.Put("db", "one")
-	c := secrets.NewCache(secrets.NewProviders(secrets.AWSOptions{SecretsManagerEndpoint: sm.URL}), secrets.CacheOptions{})
-	defer c.Close()
-	h, err := serve.Handler(c, token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	e := &env{url: srv.URL}
+	e := newEnv(t)
+	e.sm.Put("db", "one")
 	for _, want := range []string{"one", "one", "two"} {
 		if want == "two" {
-			sm.Put("db", "two")
-			c.Invalidate(secrets.MustParseRef("secretsmanager://db"))
+			e.sm.Put("db", "two")
+			e.c.Invalidate(secrets.MustParseRef("secretsmanager://db"))
 		}
 		if code, body := e.get(t, "/secretsmanager/get?secretId=db", token); code != 200 || !strings.Contains(string(body), `"SecretString":"`+want+`"`) {
 			t.Errorf("%d %s, want %s", code, body, want)
@@ -219,17 +211,8 @@ func TestMemoFollowsCache(t *testing.T) {
 // TestMemoConcurrent: concurrent requests while the secret rotates always
 // get a whole, current-or-previous response (run with -race).
 func TestMemoConcurrent(t *testing.T) {
-	sm := awssecrets.NewSecretsManager(t)
-	sm.Put("db", "v0")
-	c := secrets.NewCache(secrets.NewProviders(secrets.AWSOptions{SecretsManagerEndpoint: sm.URL}), secrets.CacheOptions{})
-	defer c.Close()
-	h, err := serve.Handler(c, token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	e := &env{url: srv.URL}
+	e := newEnv(t)
+	e.sm.Put("db", "v0")
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -243,8 +226,8 @@ func TestMemoConcurrent(t *testing.T) {
 		})
 	}
 	for i := range 5 {
-		sm.Put("db", fmt.Sprintf("v%d", i+1))
-		c.Invalidate(secrets.MustParseRef("secretsmanager://db"))
+		e.sm.Put("db", fmt.Sprintf("v%d", i+1))
+		e.c.Invalidate(secrets.MustParseRef("secretsmanager://db"))
 	}
 	wg.Wait()
 }
