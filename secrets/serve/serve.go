@@ -235,14 +235,8 @@ func (h *handler) secretsManager(w http.ResponseWriter, r *http.Request) (secret
 	case version != "":
 		ref += "?version-id=" + version
 	}
-	rf, err := secrets.ParseRef(ref)
-	if err != nil {
-		fail(w, err)
-		return secrets.Ref{}, secrets.Secret{}, nil, false
-	}
-	s, err := h.c.Get(r.Context(), rf)
-	if err != nil {
-		fail(w, err)
+	rf, s, ok := h.get(w, r, ref)
+	if !ok {
 		return secrets.Ref{}, secrets.Secret{}, nil, false
 	}
 	m := s.Metadata()
@@ -254,6 +248,22 @@ func (h *handler) secretsManager(w http.ResponseWriter, r *http.Request) (secret
 		out.SecretString = &v
 	}
 	return rf, s, marshal(&out), true
+}
+
+// get parses ref and reads it through the cache, answering the request
+// itself when either fails.
+func (h *handler) get(w http.ResponseWriter, r *http.Request, ref string) (secrets.Ref, secrets.Secret, bool) {
+	rf, err := secrets.ParseRef(ref)
+	if err != nil {
+		fail(w, err)
+		return secrets.Ref{}, secrets.Secret{}, false
+	}
+	s, err := h.c.Get(r.Context(), rf)
+	if err != nil {
+		fail(w, err)
+		return secrets.Ref{}, secrets.Secret{}, false
+	}
+	return rf, s, true
 }
 
 type parameter struct {
@@ -310,14 +320,8 @@ func (h *handler) parameter(w http.ResponseWriter, r *http.Request) (secrets.Ref
 	if q.Get("withDecryption") != "true" {
 		ref += sep + "decrypt=false"
 	}
-	rf, err := secrets.ParseRef(ref)
-	if err != nil {
-		fail(w, err)
-		return secrets.Ref{}, secrets.Secret{}, nil, false
-	}
-	s, err := h.c.Get(r.Context(), rf)
-	if err != nil {
-		fail(w, err)
+	rf, s, ok := h.get(w, r, ref)
+	if !ok {
 		return secrets.Ref{}, secrets.Secret{}, nil, false
 	}
 	m := s.Metadata()
