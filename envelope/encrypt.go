@@ -179,11 +179,21 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 // ReadFrom encrypts everything read from r, reading straight into frame
 // buffers; io.Copy uses it.
+//
+// Given an *io.SectionReader, such as io.NewSectionReader(file, 0, size),
+// the workers read the frames they seal with positional reads, in parallel:
+// the fastest way to encrypt a file. A section that ends before its size (a
+// file that shrank while it was read) is an error.
 func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if w.limit >= 0 {
+	if sr, ok := r.(*io.SectionReader); ok && w.limit >= 0 {
+		if pos, err := sr.Seek(0, io.SeekCurrent); err == nil && w.written+sr.Size()-pos > w.limit {
+			w.err = w.overLimit()
+			return 0, w.err
+		}
+	} else if w.limit >= 0 {
 		r = io.LimitReader(r, w.limit-w.written+1)
 	}
 	n, err := w.enc.ReadFrom(r)

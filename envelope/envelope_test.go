@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"testing/iotest"
 
@@ -129,6 +132,68 @@ func TestRoundTripReadFrom(t *testing.T) {
 	boom := errors.New("boom")
 	if _, err := io.Copy(w, iotest.ErrReader(boom)); !errors.Is(err, boom) {
 		t.Fatalf("io.Copy from a failing reader: %v", err)
+	}
+}
+
+// TestRoundTripSection encrypts sections of a file, which the workers read
+// with positional reads, from the section's current position to its end.
+func TestRoundTripSection(t *testing.T) {
+	kr := testKeyring(t, "k")
+	const f = 4096
+	pt := randomBytes(7*f + 3)
+	path := filepath.Join(t.TempDir(), "plain")
+	if err := os.WriteFile(path, pt, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	for _, workers := range []int{1, 2, 5} {
+		for _, size := range []int{0, 1, f - 1, f, f + 1, 2 * f, 5*f + 3} {
+			for _, pos := range []int{0, 1, f} {
+				for _, hint := range []bool{false, true} {
+					if pos > size {
+						continue
+					}
+					sr := io.NewSectionReader(file, 2, int64(size))
+					if _, err := sr.Seek(int64(pos), io.SeekStart); err != nil {
+						t.Fatal(err)
+					}
+					opts := envelope.EncryptOptions{Keyring: kr, FrameLength: f, Workers: workers}
+					if hint {
+						opts.SizeHint = int64(size - pos)
+					}
+					var buf bytes.Buffer
+					w, err := envelope.Encrypt(ctx, &buf, opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n, err := w.ReadFrom(sr); err != nil || n != int64(size-pos) {
+						t.Fatalf("ReadFrom = %d, %v, want %d", n, err, size-pos)
+					}
+					if err := w.Close(); err != nil {
+						t.Fatal(err)
+					}
+					got, err := envelope.DecryptBytes(ctx, buf.Bytes(), envelope.DecryptOptions{Keyring: kr})
+					if want := pt[2+pos : 2+size]; err != nil || !bytes.Equal(got, want) {
+						t.Fatalf("workers %d size %d pos %d: %v", workers, size, pos, err)
+					}
+					if n, _ := sr.Seek(0, io.SeekCurrent); n != int64(size) {
+						t.Errorf("the section is at %d after ReadFrom, want its end %d", n, size)
+					}
+				}
+			}
+		}
+	}
+	// A section longer than the SizeHint is refused before anything is read.
+	w, err := envelope.Encrypt(ctx, io.Discard, envelope.EncryptOptions{Keyring: kr, FrameLength: f, Workers: 2, SizeHint: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ReadFrom(io.NewSectionReader(file, 0, 11)); err == nil || !strings.Contains(err.Error(), "SizeHint") {
+		t.Fatalf("a section over the SizeHint: %v", err)
 	}
 }
 

@@ -200,7 +200,18 @@ func (e *Encoder) dispatch(j *job) bool {
 
 // sealJob runs on the pool.
 func (e *Encoder) sealJob(j *job) {
-	e.seal(j)
+	if j.at != nil {
+		if m, err := j.at.ReadAt(j.buf[contentOff:contentOff+j.n], j.off); m < j.n {
+			if err == nil || err == io.EOF {
+				err = fmt.Errorf("the input ended %d bytes into a %d-byte frame at offset %d: it shrank while it was read", m, j.n, j.off)
+			}
+			j.err = err
+		}
+		j.at = nil
+	}
+	if j.err == nil {
+		e.seal(j)
+	}
 	if j.src != nil {
 		j.src = nil
 		e.borrowed.Done()
@@ -208,9 +219,23 @@ func (e *Encoder) sealJob(j *job) {
 }
 
 // ReadFrom reads plaintext from r straight into frame buffers until io.EOF,
-// so that streaming a file costs no copy beyond the read itself.
+// so that streaming a file costs no copy beyond the read itself. Each frame
+// is read whole, into a buffer aligned for the kernel's copy, and one frame
+// is read ahead to learn whether the one before it is the final frame.
+//
+// An *io.SectionReader is read with positional reads on the workers
+// instead, each reading the frame it then seals, so that reading the input
+// is spread over the cores as sealing is, rather than done on one
+// goroutine while the others wait for it.
 func (e *Encoder) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
+	if sr, ok := r.(*io.SectionReader); ok && !e.inline && (e.cur == nil || e.cur.n == 0) {
+		n, err := e.readSection(sr)
+		total += n
+		if err != nil || e.err != nil {
+			return total, errors.Join(err, e.err)
+		}
+	}
 	for e.err == nil {
 		if e.cur == nil {
 			if e.cur = e.acquire(); e.cur == nil {
@@ -219,24 +244,26 @@ func (e *Encoder) ReadFrom(r io.Reader) (int64, error) {
 		}
 		j := e.cur
 		if j.n == e.frameLen {
-			// j is full; it is a regular frame only if more plaintext
-			// follows. One byte tells, and j goes to the workers before
-			// the rest of the next frame is read.
+			// j is a regular frame only if more plaintext follows: the
+			// next frame is read before j goes to the workers.
 			next := e.acquire()
 			if next == nil {
 				break
 			}
 			next.grow(e.frameLen, e.frameLen)
-			m, err := io.ReadFull(r, next.buf[contentOff:contentOff+1])
+			m, err := io.ReadFull(r, next.buf[contentOff:contentOff+e.frameLen])
+			total += int64(m)
 			if m == 0 {
 				e.free = append(e.free, next)
 				return total, readErr(err)
 			}
-			total++
-			next.n = 1
+			next.n = m
 			e.cur = next
 			if !e.dispatch(j) {
 				break
+			}
+			if err != nil {
+				return total, readErr(err)
 			}
 			continue
 		}
@@ -251,6 +278,46 @@ func (e *Encoder) ReadFrom(r io.Reader) (int64, error) {
 	return total, e.err
 }
 
+// readSection hands every frame of what remains of sr but the last to the
+// workers, which read and seal it, and reads the last into e.cur: it is
+// the final frame unless more is written after it.
+func (e *Encoder) readSection(sr *io.SectionReader) (int64, error) {
+	pos, err := sr.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	end := sr.Size()
+	if e.cur != nil {
+		e.free = append(e.free, e.cur)
+		e.cur = nil
+	}
+	for off := pos; off < end; {
+		j := e.acquire()
+		if j == nil {
+			return off - pos, nil
+		}
+		j.grow(e.frameLen, e.frameLen)
+		j.n = int(min(int64(e.frameLen), end-off))
+		if off+int64(j.n) == end {
+			// The last frame, read here: the frames before it may be
+			// regular ones only if it is not empty.
+			m, err := sr.ReadAt(j.buf[contentOff:contentOff+j.n], off)
+			j.n = m
+			e.cur = j
+			if _, serr := sr.Seek(off+int64(m), io.SeekStart); err == nil {
+				err = serr
+			}
+			return off + int64(m) - pos, readErr(err)
+		}
+		j.at, j.off = sr, off
+		if !e.dispatch(j) {
+			return off - pos, nil
+		}
+		off += int64(j.n)
+	}
+	return 0, nil
+}
+
 func readErr(err error) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		return nil
@@ -262,6 +329,13 @@ func readErr(err error) error {
 func (e *Encoder) retire() bool {
 	j := e.inflight.pop()
 	<-j.done
+	if j.err != nil {
+		e.err = j.err
+		j.err = nil
+		e.free = append(e.free, j)
+		e.pool.stop()
+		return false
+	}
 	return e.emit(j)
 }
 

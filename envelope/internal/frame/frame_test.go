@@ -7,7 +7,9 @@ import (
 	"crypto/sha512"
 	"io"
 	"runtime"
+	"strings"
 	"testing"
+	"unsafe"
 )
 
 func testAEAD(t testing.TB) cipher.AEAD {
@@ -99,5 +101,91 @@ func TestBufferReuse(t *testing.T) {
 	// Without reuse each round trip allocates at least 8 frame buffers.
 	if perTrip := (after.TotalAlloc - before.TotalAlloc) / 10; perTrip > 2*frameLen {
 		t.Fatalf("%d bytes allocated per round trip of a 6-frame message: frame buffers are not reused", perTrip)
+	}
+}
+
+// recordingReader records each Read: how much it was asked for and where
+// the destination starts relative to a cache line, until the input runs
+// short.
+type recordingReader struct {
+	r         io.Reader
+	asked     []int
+	misalign  []int
+	shortSeen bool
+	early     int // reads asked for less than a frame before the input ran short
+	frameLen  int
+}
+
+func (r *recordingReader) Read(p []byte) (int, error) {
+	r.asked = append(r.asked, len(p))
+	if len(p) > 0 && !r.shortSeen {
+		r.misalign = append(r.misalign, int(uintptr(unsafe.Pointer(&p[0]))%cacheLine))
+	}
+	if len(p) < r.frameLen && !r.shortSeen {
+		r.early++
+	}
+	n, err := r.r.Read(p)
+	if n < len(p) {
+		r.shortSeen = true
+	}
+	return n, err
+}
+
+// TestReadFromWholeAlignedFrames: ReadFrom asks its reader for whole frames
+// into cache-line-aligned buffers. A read of one byte to learn whether more
+// follows, which shifted every later read off the page cache's alignment,
+// made reading a file cost four times as much CPU in the kernel.
+func TestReadFromWholeAlignedFrames(t *testing.T) {
+	const frameLen = 64 << 10
+	for _, workers := range []int{1, 2} {
+		for _, size := range []int{0, 1, frameLen, 3*frameLen + 5} {
+			rr := &recordingReader{r: bytes.NewReader(make([]byte, size)), frameLen: frameLen}
+			e := NewEncoder(io.Discard, testAEAD(t), testID, frameLen, workers, nil)
+			if n, err := e.ReadFrom(rr); err != nil || n != int64(size) {
+				t.Fatalf("ReadFrom = %d, %v", n, err)
+			}
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if rr.early > 0 {
+				t.Errorf("workers %d, size %d: %d reads asked for less than a frame: %v", workers, size, rr.early, rr.asked)
+			}
+			for _, m := range rr.misalign {
+				if m != 0 {
+					t.Errorf("workers %d, size %d: a read into a buffer %d bytes past a cache line", workers, size, m)
+				}
+			}
+		}
+	}
+}
+
+// shrinkingReaderAt serves n bytes of zeros, then nothing: a file cut short
+// while it is read.
+type shrinkingReaderAt struct{ n int64 }
+
+func (r shrinkingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off >= r.n {
+		return 0, io.EOF
+	}
+	m := copy(p, make([]byte, min(int64(len(p)), r.n-off)))
+	if m < len(p) {
+		return m, io.EOF
+	}
+	return m, nil
+}
+
+// TestReadFromSectionThatShrinks: a section that ends before its size
+// fails the message instead of sealing a short frame as a regular one.
+func TestReadFromSectionThatShrinks(t *testing.T) {
+	const frameLen = 4096
+	for _, workers := range []int{2, 4} {
+		e := NewEncoder(io.Discard, testAEAD(t), testID, frameLen, workers, nil)
+		_, err := e.ReadFrom(io.NewSectionReader(shrinkingReaderAt{5*frameLen + 10}, 0, 40*frameLen))
+		if err == nil {
+			err = e.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "shrank") {
+			t.Fatalf("workers %d: %v, want an error saying the input shrank", workers, err)
+		}
 	}
 }
