@@ -426,3 +426,43 @@ func TestStdioPausesAreNotStalls(t *testing.T) {
 		t.Error("round trip differs")
 	}
 }
+
+// TestEncryptFileStdinFromItsPosition: stdin that is a regular file is read
+// with positional reads from where its offset stands, counted for
+// progress, and left at its end, as reading it through would.
+func TestEncryptFileStdinFromItsPosition(t *testing.T) {
+	plain := randomBytes(t, 3<<20+7)
+	path := filepath.Join(t.TempDir(), "plain")
+	if err := os.WriteFile(path, plain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const skip = 1000
+	if _, err := f.Seek(skip, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	op := encryptOp(t)
+	op.Options.Workers = 4
+	op.Options.FrameLength = 64 << 10
+	var enc bytes.Buffer
+	var c collect
+	if _, err := dataset.Run(context.Background(), dataset.Options{
+		Operation: op, Stdin: f, Stdout: &enc, Events: c.events,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := envelope.DecryptBytes(context.Background(), enc.Bytes(), decryptOp(t).Options)
+	if err != nil || !bytes.Equal(got, plain[skip:]) {
+		t.Fatalf("decrypted %d bytes, %v; want the %d bytes after the offset", len(got), err, len(plain)-skip)
+	}
+	if c.bytes != int64(len(plain)-skip) {
+		t.Errorf("progress counted %d bytes, want %d", c.bytes, len(plain)-skip)
+	}
+	if pos, _ := f.Seek(0, io.SeekCurrent); pos != int64(len(plain)) {
+		t.Errorf("stdin left at offset %d, want its end %d", pos, len(plain))
+	}
+}

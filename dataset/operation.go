@@ -78,9 +78,10 @@ func (t *Task) Open() (io.Reader, error) {
 	}
 	// A read blocked on a pipe, a FIFO or a stalled download returns once
 	// the attempt is cancelled (stalled, past its deadline, stopped).
-	if t.Item.In.IsStd() {
+	if t.Item.In.IsStd() && regularFile(r) == nil {
 		// A read from a pipe or a terminal cannot be interrupted; the
-		// item gives up on it instead.
+		// item gives up on it instead. (A read from a file always
+		// returns.)
 		r = &detachedReader{ctx: t.ctx, r: r}
 	}
 	stop := context.AfterFunc(t.ctx, func() { c.Close() })

@@ -71,12 +71,32 @@ func (e *Encrypt) Apply(ctx context.Context, t *Task) error {
 		return err
 	}
 	describe(t.Result, ew.Header())
-	if _, err := copyData(ew, src); err != nil {
+	if err := encryptFrom(ew, src); err != nil {
 		cancel() // stop the workers; the output is discarded
 		ew.Close()
 		return err
 	}
 	return ew.Close()
+}
+
+// encryptFrom encrypts what src holds: a regular file through positional
+// reads on the encryption workers, which spread reading over the cores as
+// sealing is; then anything read after that (a file that grew), or
+// anything else, through copyData.
+func encryptFrom(ew *envelope.Writer, src io.Reader) error {
+	if wr, ok := src.(*watchedReader); ok {
+		if sr, seekPast, ok := wr.section(); ok {
+			n, err := ew.ReadFrom(sr)
+			if err != nil {
+				return err
+			}
+			if err := seekPast(n); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := copyData(ew, src)
+	return err
 }
 
 // Decrypt decrypts and authenticates each item. An output appears only

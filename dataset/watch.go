@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sync/atomic"
 	"time"
 )
@@ -68,6 +69,61 @@ func (r *watchedReader) Read(p []byte) (int, error) {
 		r.w.touch()
 		r.job.bytesIn.Add(int64(n))
 		r.job.emit(Event{Kind: EventProgress, Item: r.item, Bytes: int64(n)})
+	}
+	return n, err
+}
+
+// section returns what remains of the input as a section of a regular
+// file, whose reads are counted and watched as Read's are, when the input
+// is one: encrypting reads it with positional reads on every worker.
+// Reading on through r after the section has been read goes on from its
+// end, where seekPast puts the file.
+func (r *watchedReader) section() (sr *io.SectionReader, seekPast func(n int64) error, ok bool) {
+	f := regularFile(r.r)
+	if f == nil {
+		return nil, nil, false
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, false
+	}
+	pos, err := f.Seek(0, io.SeekCurrent)
+	if err != nil || pos > fi.Size() {
+		return nil, nil, false
+	}
+	at := &watchedReaderAt{f: f, r: r}
+	seekPast = func(n int64) error {
+		_, err := f.Seek(pos+n, io.SeekStart)
+		return err
+	}
+	return io.NewSectionReader(at, pos, fi.Size()-pos), seekPast, true
+}
+
+// regularFile returns r as a regular file, or nil.
+func regularFile(r io.Reader) *os.File {
+	f, ok := r.(*os.File)
+	if !ok {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	return f
+}
+
+// watchedReaderAt is a watchedReader's file read at offsets, by several
+// goroutines at once.
+type watchedReaderAt struct {
+	f *os.File
+	r *watchedReader
+}
+
+func (a *watchedReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := a.f.ReadAt(p, off)
+	if n > 0 {
+		a.r.w.touch()
+		a.r.job.bytesIn.Add(int64(n))
+		a.r.job.emit(Event{Kind: EventProgress, Item: a.r.item, Bytes: int64(n)})
 	}
 	return n, err
 }

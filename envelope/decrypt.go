@@ -93,6 +93,10 @@ type Reader struct {
 	aead      cipher.AEAD
 	messageID []byte
 	maxSingle int64
+
+	frames   *frame.Decoder // the body of a framed message
+	inMemory memorySource   // the source, when it is in memory
+	read     bool           // Read has been called
 }
 
 // trailer reads and checks what follows the body. It is apart from Reader
@@ -114,17 +118,37 @@ type trailer struct {
 func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, error) {
 	// The header is read through a buffer, for its many small fields; the
 	// body is read around it, straight into frame buffers, once the bytes
-	// the buffer read ahead are used up.
-	br := bufio.NewReaderSize(src, 16<<10)
-	o, err := openHeader(ctx, br, &opts)
+	// the buffer read ahead are used up. A message in memory needs no
+	// buffer, and its frames are opened where they are (see WriteTo).
+	body := src
+	var br *bufio.Reader
+	inMemory, _ := src.(memorySource)
+	switch src.(type) {
+	case *bytes.Reader, *bytes.Buffer:
+	default:
+		inMemory = nil
+		br = bufio.NewReaderSize(src, 16<<10)
+		body = br
+	}
+	o, err := openHeader(ctx, body, &opts)
 	if err != nil {
 		return nil, err
 	}
-	var body io.Reader = br
-	if any(br) != any(src) { // not the caller's own bufio.Reader, returned as is
+	if br != nil && any(br) != any(src) { // not the caller's own bufio.Reader, returned as is
 		ahead, _ := br.Peek(br.Buffered())
 		body = io.MultiReader(bytes.NewReader(ahead), src)
 	}
+	return newReader(o, body, inMemory, &opts), nil
+}
+
+// memorySource is a source in memory whose WriteTo writes all of it at
+// once: *bytes.Reader and *bytes.Buffer.
+type memorySource interface {
+	io.Reader
+	io.WriterTo
+}
+
+func newReader(o *openedHeader, body io.Reader, inMemory memorySource, opts *DecryptOptions) *Reader {
 	h := o.h
 	r := &Reader{
 		trailer:   &trailer{src: body, verify: o.verify},
@@ -146,8 +170,9 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 		r.body = d
 		// A Reader dropped before the end must not keep its workers running.
 		runtime.AddCleanup(r, (*frame.Decoder).Stop, d)
+		r.frames, r.inMemory = d, inMemory
 	}
-	return r, nil
+	return r
 }
 
 // openedHeader is a header that has been parsed and authenticated.
@@ -291,6 +316,7 @@ func (h *Header) clone() *Header {
 // Read reads authenticated plaintext. It returns io.EOF only after the whole
 // message, its signature and the end of the input have been checked.
 func (r *Reader) Read(p []byte) (int, error) {
+	r.read = true
 	if r.err != nil {
 		return 0, r.err
 	}
@@ -311,8 +337,42 @@ func (r *Reader) Read(p []byte) (int, error) {
 }
 
 // WriteTo writes the remaining plaintext to w, avoiding a copy for framed
-// messages; io.Copy uses it.
+// messages; io.Copy uses it. The frames of a message read from a
+// *bytes.Reader or *bytes.Buffer are opened where they lie in its memory,
+// without being copied out first.
 func (r *Reader) WriteTo(w io.Writer) (int64, error) {
+	if r.inMemory != nil && !r.read && r.err == nil {
+		src := r.inMemory
+		r.inMemory = nil
+		var n int64
+		called := false
+		// The source's WriteTo lends its bytes for the length of one
+		// Write, in which the whole body is opened and released.
+		body := writerFunc(func(p []byte) (int, error) {
+			called = true
+			s := frame.NewSlice(p)
+			r.frames.SetSource(s)
+			r.trailer.src = s
+			var err error
+			n, err = r.frames.WriteTo(w)
+			r.frames.Stop()
+			r.frames.Wait()
+			used := len(p) - s.Len()
+			s.Drop()
+			r.trailer.src = eofReader{}
+			return used, err
+		})
+		_, err := src.WriteTo(body)
+		if !called && err == nil { // nothing follows the header
+			_, err = body(nil)
+		}
+		if err != nil {
+			r.err = fmt.Errorf("envelope: %w", err)
+			return n, r.err
+		}
+		r.err = io.EOF
+		return n, nil
+	}
 	if wt, ok := r.body.(io.WriterTo); ok && r.err == nil {
 		n, err := wt.WriteTo(w)
 		if err != nil {
@@ -324,6 +384,16 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	}
 	return io.Copy(w, struct{ io.Reader }{r})
 }
+
+// writerFunc is an io.Writer of a function.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// eofReader is a source whose bytes have all been read.
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // maxNonFramedBody is the specification's bound on a non-framed body:
 // AES-GCM encrypts at most 2^36 - 32 bytes under one IV.
@@ -425,7 +495,7 @@ func DecryptBytes(ctx context.Context, ciphertext []byte, opts DecryptOptions) (
 	}
 	var out bytes.Buffer
 	out.Grow(len(ciphertext))
-	if _, err := out.ReadFrom(r); err != nil {
+	if _, err := r.WriteTo(&out); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil

@@ -351,3 +351,59 @@ func TestLimits(t *testing.T) {
 	}
 	_ = kr
 }
+
+// failingWriter fails every Write after the first ok ones.
+type failingWriter struct {
+	ok  int
+	err error
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.ok == 0 {
+		return 0, w.err
+	}
+	w.ok--
+	return len(p), nil
+}
+
+// TestInMemoryWriteToGivesBackItsSource: a message in a *bytes.Reader or
+// *bytes.Buffer is opened where it lies. When the destination fails half
+// way, WriteTo returns its error only once no worker reads the message any
+// more: the caller may then reuse it (the race detector checks).
+func TestInMemoryWriteToGivesBackItsSource(t *testing.T) {
+	kr := testKeyring(t, "k")
+	pt := randomBytes(64*4096 + 5)
+	ct, err := envelope.EncryptBytes(ctx, pt, envelope.EncryptOptions{Keyring: kr, FrameLength: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("disk full")
+	for _, workers := range []int{1, 4} {
+		for _, src := range []func([]byte) io.Reader{
+			func(b []byte) io.Reader { return bytes.NewReader(b) },
+			func(b []byte) io.Reader { return bytes.NewBuffer(b) },
+		} {
+			msg := bytes.Clone(ct)
+			r, err := envelope.Decrypt(ctx, src(msg), envelope.DecryptOptions{Keyring: kr, Workers: workers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.WriteTo(&failingWriter{ok: 2, err: boom}); !errors.Is(err, boom) {
+				t.Fatalf("workers %d: WriteTo to a failing writer: %v", workers, err)
+			}
+			clear(msg)
+
+			r, err = envelope.Decrypt(ctx, src(bytes.Clone(ct)), envelope.DecryptOptions{Keyring: kr, Workers: workers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			if n, err := r.WriteTo(&out); err != nil || n != int64(len(pt)) || !bytes.Equal(out.Bytes(), pt) {
+				t.Fatalf("workers %d: WriteTo = %d, %v", workers, n, err)
+			}
+			if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+				t.Fatalf("Read after WriteTo = %d, %v, want io.EOF", n, err)
+			}
+		}
+	}
+}

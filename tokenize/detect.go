@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -59,41 +60,46 @@ func longest(expr string) *regexp.Regexp {
 	return re
 }
 
-var detectors = []*detector{
-	{typ: TypePrivateKey, credential: true, need: func(t string) bool { return strings.Contains(t, "PRIVATE KEY") },
-		re: regexp.MustCompile(`-----BEGIN ((?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----[\s\S]*?-----END ((?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----|-----BEGIN ((?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----`)},
-	{typ: TypeAWSKeyID, credential: true, need: func(t string) bool { return strings.Contains(t, "A") },
-		re: regexp.MustCompile(`\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)[A-Z2-7]{16}\b`)},
-	{typ: TypeAWSSecret, credential: true, group: 1, need: func(t string) bool { return containsFold(t, "aws") },
-		re:    regexp.MustCompile(`(?i)aws.{0,20}?(?:secret|private).{0,20}?[=:]\s*["']?([A-Za-z0-9/+]{40})\b`),
-		valid: looksRandom},
-	{typ: TypeBearerToken, credential: true, need: func(t string) bool { return strings.Contains(t, "eyJ") || containsFold(t, "bearer") },
-		re: regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)},
-	{typ: TypeEmail, need: func(t string) bool { return strings.IndexByte(t, '@') >= 0 },
-		re:    regexp.MustCompile(`\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b`),
-		valid: func(s string) bool { return !strings.Contains(s, "..") }},
-	{typ: TypeIBAN, shrink: true, chars: "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ", minDigits: 2,
-		re:    regexp.MustCompile(`\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b`),
-		valid: validIBAN},
-	{typ: TypeSSN, chars: "0123456789 -", minDigits: 9,
-		// Nine bare digits are an SSN only where the text says so.
-		re:      regexp.MustCompile(`\b[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}\b|\b[0-9]{9}\b`),
-		valid:   validSSN,
-		validIn: ssnIn},
-	{typ: TypeCard, chars: "0123456789 -", minDigits: 13,
-		re:      regexp.MustCompile(`\b[0-9](?:[ -]?[0-9]){12,18}\b`),
-		valid:   validCard,
-		validIn: func(text string, s, e int) bool { return standsAlone(text, s, e, "") && !afterIDWord(text, s) },
-	},
-	{typ: TypeIP, chars: "0123456789abcdefABCDEF:.", minDigits: 1,
-		re:      longest(`\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b|(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b)?(?:%[0-9A-Za-z]+)?`),
-		valid:   validIP,
-		validIn: ipIn},
-	{typ: TypePhone, chars: "0123456789 +()./-", minDigits: 8,
-		re:      longest(phonePattern),
-		valid:   validPhone,
-		validIn: phoneIn},
-}
+// detectors are the text detectors, in order of precedence; compiled on
+// first use, so that a program that never scans text does not pay for
+// their expressions when it starts.
+var detectors = sync.OnceValue(func() []*detector {
+	return []*detector{
+		{typ: TypePrivateKey, credential: true, need: func(t string) bool { return strings.Contains(t, "PRIVATE KEY") },
+			re: regexp.MustCompile(`-----BEGIN ((?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----[\s\S]*?-----END ((?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----|-----BEGIN ((?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----`)},
+		{typ: TypeAWSKeyID, credential: true, need: func(t string) bool { return strings.Contains(t, "A") },
+			re: regexp.MustCompile(`\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)[A-Z2-7]{16}\b`)},
+		{typ: TypeAWSSecret, credential: true, group: 1, need: func(t string) bool { return containsFold(t, "aws") },
+			re:    regexp.MustCompile(`(?i)aws.{0,20}?(?:secret|private).{0,20}?[=:]\s*["']?([A-Za-z0-9/+]{40})\b`),
+			valid: looksRandom},
+		{typ: TypeBearerToken, credential: true, need: func(t string) bool { return strings.Contains(t, "eyJ") || containsFold(t, "bearer") },
+			re: regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)},
+		{typ: TypeEmail, need: func(t string) bool { return strings.IndexByte(t, '@') >= 0 },
+			re:    regexp.MustCompile(`\b[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b`),
+			valid: func(s string) bool { return !strings.Contains(s, "..") }},
+		{typ: TypeIBAN, shrink: true, chars: "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ", minDigits: 2,
+			re:    regexp.MustCompile(`\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b`),
+			valid: validIBAN},
+		{typ: TypeSSN, chars: "0123456789 -", minDigits: 9,
+			// Nine bare digits are an SSN only where the text says so.
+			re:      regexp.MustCompile(`\b[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}\b|\b[0-9]{9}\b`),
+			valid:   validSSN,
+			validIn: ssnIn},
+		{typ: TypeCard, chars: "0123456789 -", minDigits: 13,
+			re:      regexp.MustCompile(`\b[0-9](?:[ -]?[0-9]){12,18}\b`),
+			valid:   validCard,
+			validIn: func(text string, s, e int) bool { return standsAlone(text, s, e, "") && !afterIDWord(text, s) },
+		},
+		{typ: TypeIP, chars: "0123456789abcdefABCDEF:.", minDigits: 1,
+			re:      longest(`\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b|(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b)?(?:%[0-9A-Za-z]+)?`),
+			valid:   validIP,
+			validIn: ipIn},
+		{typ: TypePhone, chars: "0123456789 +()./-", minDigits: 8,
+			re:      longest(phonePattern),
+			valid:   validPhone,
+			validIn: phoneIn},
+	}
+})
 
 // phonePattern proposes phone numbers: North American numbers with an
 // optional +1 or 1- (separators required: bare digits are an alternative
@@ -108,7 +114,7 @@ const phonePattern = `(?:\+1[ .-]?|\b1[ .-])?(?:\([2-9][0-9]{2}\) ?|\b[2-9][0-9]
 // textDetectorNames lists the detectors a scan field may name.
 func textDetectorNames() []string {
 	var names []string
-	for _, d := range detectors {
+	for _, d := range detectors() {
 		names = append(names, d.typ)
 	}
 	return names
@@ -121,10 +127,10 @@ func isTextDetector(name string) bool {
 // textDetectors returns the named detectors, or all of them.
 func textDetectors(names []string) []*detector {
 	if len(names) == 0 {
-		return detectors
+		return detectors()
 	}
 	var out []*detector
-	for _, d := range detectors {
+	for _, d := range detectors() {
 		for _, n := range names {
 			if strings.EqualFold(n, d.typ) {
 				out = append(out, d)
@@ -188,7 +194,7 @@ func findSpans(text string, ds []*detector) []span {
 	if len(all) == 0 {
 		return nil
 	}
-	rank := func(d *detector) int { return slices.Index(detectors, d) }
+	rank := func(d *detector) int { return slices.Index(detectors(), d) }
 	slices.SortStableFunc(all, func(a, b span) int {
 		if a.start != b.start {
 			return a.start - b.start

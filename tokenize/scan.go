@@ -201,7 +201,7 @@ func (fs *fieldStats) observe(v string) {
 			tr.Whole++
 		}
 	}
-	for _, s := range findSpans(v, detectors) {
+	for _, s := range findSpans(v, detectors()) {
 		add(s.d.typ, s.start == 0 && s.end == len(v))
 	}
 	if cardShaped(v) {
@@ -580,7 +580,7 @@ func starterField(f *FieldReport, entity string) (Field, bool) {
 }
 
 func isCredential(typ string) bool {
-	for _, d := range detectors {
+	for _, d := range detectors() {
 		if d.typ == typ {
 			return d.credential
 		}

@@ -16,7 +16,7 @@ func BenchmarkFindSpans(b *testing.B) {
 	}
 	loop(b, n, len(texts), func() {
 		for _, t := range texts {
-			findSpans(t.text, detectors)
+			findSpans(t.text, detectors())
 		}
 	})
 }

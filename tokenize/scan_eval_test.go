@@ -120,7 +120,7 @@ func runScanEval(t testing.TB, seed uint64) *evalResult {
 	for _, tx := range evalTexts(seed) {
 		res.nTexts++
 		var got []labelledSpan
-		for _, s := range findSpans(tx.text, detectors) {
+		for _, s := range findSpans(tx.text, detectors()) {
 			if slices.Contains(textTypes, s.d.typ) {
 				got = append(got, labelledSpan{s.start, s.end, s.d.typ})
 			}

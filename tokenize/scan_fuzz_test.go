@@ -13,7 +13,7 @@ func FuzzFindSpans(f *testing.F) {
 	seedsPresent(f, "FuzzFindSpans")
 	f.Fuzz(func(t *testing.T, text string) {
 		last := 0
-		for _, s := range findSpans(text, detectors) {
+		for _, s := range findSpans(text, detectors()) {
 			if s.start < last || s.end <= s.start || s.end > len(text) {
 				t.Fatalf("span [%d,%d) after %d in %q", s.start, s.end, last, text)
 			}

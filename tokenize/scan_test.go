@@ -159,7 +159,7 @@ func TestDetectorPrecisionRecall(t *testing.T) {
 	tp, fp, fn := map[string]int{}, map[string]int{}, map[string]int{}
 	for _, d := range data {
 		found := map[string]bool{}
-		for _, sp := range findSpans(d.v, detectors) {
+		for _, sp := range findSpans(d.v, detectors()) {
 			if sp.start == 0 && sp.end == len(d.v) {
 				found[sp.d.typ] = true
 			} else {
@@ -354,7 +354,7 @@ func TestNotPhoneOrCard(t *testing.T) {
 		{"from ::ffff:192.0.2.7 on port 443", TypeIP + " ::ffff:192.0.2.7"},
 	} {
 		var got []string
-		for _, s := range findSpans(c.text, detectors) {
+		for _, s := range findSpans(c.text, detectors()) {
 			got = append(got, s.d.typ+" "+c.text[s.start:s.end])
 		}
 		if strings.Join(got, "; ") != c.want {

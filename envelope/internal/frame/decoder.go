@@ -45,7 +45,53 @@ type Decoder struct {
 	// is released.
 	Finish func() error
 	marker [4]byte
+	// busy counts what still reads a Slice source: the reading goroutine
+	// and frames lent to the workers.
+	busy sync.WaitGroup
 }
+
+// A Slice is a body held in memory. A Decoder reading from one opens each
+// frame straight from it into a frame buffer, instead of first copying the
+// frame out: see Decoder.Wait.
+type Slice struct{ b []byte }
+
+// NewSlice returns a Slice of b, which the Decoder reads until Wait returns.
+func NewSlice(b []byte) *Slice { return &Slice{b} }
+
+func (s *Slice) Read(p []byte) (int, error) {
+	if len(s.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.b)
+	s.b = s.b[n:]
+	return n, nil
+}
+
+// Len returns the number of bytes not yet read.
+func (s *Slice) Len() int { return len(s.b) }
+
+// Drop forgets the rest of the slice.
+func (s *Slice) Drop() { s.b = nil }
+
+// lend returns the next n bytes without copying them, or nil if fewer remain.
+func (s *Slice) lend(n int) []byte {
+	if len(s.b) < n {
+		s.b = s.b[len(s.b):]
+		return nil
+	}
+	b := s.b[:n:n]
+	s.b = s.b[n:]
+	return b
+}
+
+// SetSource makes src the source of a Decoder that has not read anything
+// yet.
+func (d *Decoder) SetSource(src io.Reader) { d.src = src }
+
+// Wait returns once nothing reads the Decoder's source any more: after the
+// end of the body or a failure, and after Stop, it is then safe to reuse a
+// Slice's bytes.
+func (d *Decoder) Wait() { d.busy.Wait() }
 
 // NewDecoder returns a Decoder for the framed body read from src. If sum is
 // not nil, every byte read is also written to it, in order.
@@ -173,14 +219,15 @@ func (d *Decoder) readHere(spare *job) *job {
 		return j
 	}
 	if j.final || d.serial {
-		d.open(j)
+		d.openJob(j)
 		j.done <- struct{}{}
 		return j
 	}
 	d.free = make(chan *job, d.maxJobs)
 	d.ordered = make(chan *job, d.maxJobs)
-	d.pool.fn = d.open
+	d.pool.fn = d.openJob
 	d.pool.submit(j)
+	d.busy.Add(1)
 	go d.readAhead()
 	return j
 }
@@ -189,6 +236,7 @@ func (d *Decoder) readHere(spare *job) *job {
 // the workers and queues it for release, until the final frame, a failure
 // or Stop. It owns the worker pool, and stops it on its way out.
 func (d *Decoder) readAhead() {
+	defer d.busy.Done()
 	defer d.pool.stop()
 	made := 1 // the first frame's
 	for {
@@ -214,6 +262,15 @@ func (d *Decoder) readAhead() {
 		if j.err != nil || j.final {
 			return
 		}
+	}
+}
+
+// openJob opens j, and gives back the source's bytes it was lent.
+func (d *Decoder) openJob(j *job) {
+	d.open(j)
+	if j.src != nil {
+		j.src = nil
+		d.busy.Done()
 	}
 }
 
@@ -285,8 +342,19 @@ func (d *Decoder) readFrame(j *job) error {
 	// system costs memory only as its pages are written, and the frames a
 	// Decoder holds are bounded by its byte budget.
 	j.grow(j.n, d.frameLen)
-	if err := d.read(j.buf[start:contentOff+j.n+tagLen], "frame", j.seq); err != nil {
+	s, lending := d.src.(*Slice)
+	if !lending {
+		return d.read(j.buf[start:contentOff+j.n+tagLen], "frame", j.seq)
+	}
+	if err := d.read(j.buf[start:contentOff], "frame", j.seq); err != nil {
 		return err
 	}
+	sealed := s.lend(j.n + tagLen)
+	if sealed == nil {
+		return truncated(fmt.Sprintf("frame %d cut off", j.seq))
+	}
+	d.sum.write(sealed)
+	d.busy.Add(1)
+	j.src = sealed
 	return nil
 }

@@ -52,7 +52,7 @@ func AppendAAD(dst, messageID []byte, content string, seq uint32, n uint64) []by
 type job struct {
 	buf   []byte // len == cap; plaintext or ciphertext at buf[contentOff:]
 	n     int    // content length
-	src   []byte // encrypt: plaintext borrowed from the caller, or nil when it is in buf
+	src   []byte // plaintext (encrypt) or ciphertext (decrypt) borrowed from the caller, or nil when it is in buf
 	seq   uint32
 	final bool
 	out   []byte // encrypt: the serialized frame; decrypt: the plaintext
@@ -168,7 +168,8 @@ func (c *crypter) seal(j *job) {
 	j.out = j.buf[start : contentOff+j.n+tagLen]
 }
 
-// open authenticates and decrypts j's content in place.
+// open authenticates and decrypts j's content, in place or from j.src into
+// j.buf.
 func (c *crypter) open(j *job) {
 	ivOff := 12
 	if j.final {
@@ -180,7 +181,10 @@ func (c *crypter) open(j *job) {
 		return
 	}
 	sealed := j.buf[contentOff : contentOff+j.n+tagLen]
-	pt, err := c.aead.Open(sealed[:0], iv, sealed, c.aad(j))
+	if j.src != nil {
+		sealed = j.src // lent by a Slice source
+	}
+	pt, err := c.aead.Open(j.buf[contentOff:contentOff], iv, sealed, c.aad(j))
 	j.ok = err == nil
 	j.out = pt
 }
