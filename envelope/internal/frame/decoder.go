@@ -25,7 +25,7 @@ var ErrAuthentication = header.ErrAuthentication
 // goroutine alone: no hand-off between goroutines costs CPU time. Otherwise
 // frames are read on a goroutine of their own, which hands each to the
 // workers and queues it for release, so that copying frames out of src
-// overlaps with opening and releasing them. At most workers+2 frames are in
+// overlaps with opening and releasing them. At most workers+4 frames are in
 // flight, and no more than fit in the byte budget.
 type Decoder struct {
 	crypter
@@ -102,8 +102,11 @@ func (d *Decoder) Wait() { d.busy.Wait() }
 // (which it always holds, whatever the budget).
 func NewDecoder(src io.Reader, aead cipher.AEAD, messageID []byte, frameLen, workers int, maxBuffered int64, sum hash.Hash) *Decoder {
 	workers = max(workers, 1)
-	// Every worker holds a frame, one more is being read and one released.
-	jobs := int(min(max(maxBuffered/int64(contentOff+frameLen+tagLen), 1), int64(workers)+2))
+	// Every worker holds a frame, one more is being read and one released,
+	// and two more in the queues keep the workers busy while the reading
+	// goroutine waits for a core: measured on 2 cores, 1 GiB from a file,
+	// 4.5-4.8 GB/s against 4.0-4.3 with none.
+	jobs := int(min(max(maxBuffered/int64(contentOff+frameLen+tagLen), 1), int64(workers)+4))
 	return &Decoder{
 		// The message id is 16 bytes in version 1 and 32 in version 2.
 		crypter: crypter{aead: aead, messageID: messageID, frameLen: frameLen, version: 1 + len(messageID)/32},
