@@ -1,7 +1,6 @@
 package dataset
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"strings"
@@ -159,7 +158,7 @@ func openMessage(ctx context.Context, t *Task, opts envelope.DecryptOptions) (*e
 		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	dr, err := envelope.Decrypt(ctx, bufio.NewReaderSize(src, 64<<10), opts)
+	dr, err := envelope.Decrypt(ctx, src, opts)
 	if err != nil {
 		cancel()
 		return nil, nil, err
