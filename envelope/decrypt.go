@@ -95,7 +95,7 @@ type Reader struct {
 	maxSingle int64
 
 	frames   *frame.Decoder // the body of a framed message
-	inMemory memorySource   // the source, when it is in memory
+	inMemory *bytes.Reader  // the source, when it is in memory
 	read     bool           // Read has been called
 }
 
@@ -122,11 +122,12 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 	// buffer, and its frames are opened where they are (see WriteTo).
 	body := src
 	var br *bufio.Reader
-	inMemory, _ := src.(memorySource)
-	switch src.(type) {
-	case *bytes.Reader, *bytes.Buffer:
+	var inMemory *bytes.Reader
+	switch src := src.(type) {
+	case *bytes.Reader:
+		inMemory = src
+	case *bytes.Buffer, BufferedSource:
 	default:
-		inMemory = nil
 		br = bufio.NewReaderSize(src, 16<<10)
 		body = br
 	}
@@ -141,14 +142,20 @@ func Decrypt(ctx context.Context, src io.Reader, opts DecryptOptions) (*Reader, 
 	return newReader(o, body, inMemory, &opts), nil
 }
 
-// memorySource is a source in memory whose WriteTo writes all of it at
-// once: *bytes.Reader and *bytes.Buffer.
-type memorySource interface {
+// A BufferedSource is a source that holds the message in memory in large
+// pieces, such as s3io's object reader with the parts it has fetched. A
+// Reader reads its header without a buffer of its own and opens each frame
+// that lies in one piece where it is, instead of copying it out first.
+type BufferedSource interface {
 	io.Reader
-	io.WriterTo
+	// Lend returns the next n bytes without copying them, and consumes
+	// them, if they lie in one piece; ok is false, and nothing is
+	// consumed, otherwise. The bytes are not changed until release is
+	// called (if it is not nil), which happens once, from any goroutine.
+	Lend(n int) (b []byte, release func(), ok bool)
 }
 
-func newReader(o *openedHeader, body io.Reader, inMemory memorySource, opts *DecryptOptions) *Reader {
+func newReader(o *openedHeader, body io.Reader, inMemory *bytes.Reader, opts *DecryptOptions) *Reader {
 	h := o.h
 	r := &Reader{
 		trailer:   &trailer{src: body, verify: o.verify},
@@ -338,8 +345,8 @@ func (r *Reader) Read(p []byte) (int, error) {
 
 // WriteTo writes the remaining plaintext to w, avoiding a copy for framed
 // messages; io.Copy uses it. The frames of a message read from a
-// *bytes.Reader or *bytes.Buffer are opened where they lie in its memory,
-// without being copied out first.
+// *bytes.Reader, or from a BufferedSource, are opened where they lie in
+// its memory, without being copied out first.
 func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	if r.inMemory != nil && !r.read && r.err == nil {
 		src := r.inMemory
@@ -383,6 +390,22 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		return n, nil
 	}
 	return io.Copy(w, struct{ io.Reader }{r})
+}
+
+// Close stops a Reader that will not be read to the end: its workers stop,
+// and Close returns once none of its goroutines reads the source any more
+// (a read blocked on the source ends first), so that the caller may close
+// or reuse the source. It does not close the source, and returns nil.
+// Reading after Close is an error.
+func (r *Reader) Close() error {
+	if r.frames != nil {
+		r.frames.Stop()
+		r.frames.Wait()
+	}
+	if r.err == nil {
+		r.err = errors.New("envelope: read after Close")
+	}
+	return nil
 }
 
 // writerFunc is an io.Writer of a function.

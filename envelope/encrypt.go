@@ -205,12 +205,15 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	return n, err
 }
 
-// Close writes the final frame and, for signed suites, the signature.
+// Close writes the final frame and, for signed suites, the signature. After
+// a failed Write or ReadFrom it writes nothing, stops the workers and
+// returns that failure.
 func (w *Writer) Close() error {
 	if w.err == errClosed {
 		return nil
 	}
 	if w.err != nil {
+		w.enc.Stop()
 		return w.err
 	}
 	w.err = w.finish()

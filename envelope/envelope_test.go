@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 
@@ -366,8 +367,8 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestInMemoryWriteToGivesBackItsSource: a message in a *bytes.Reader or
-// *bytes.Buffer is opened where it lies. When the destination fails half
+// TestInMemoryWriteToGivesBackItsSource: a message in a *bytes.Reader is
+// opened where it lies (one in a *bytes.Buffer is copied out). When the destination fails half
 // way, WriteTo returns its error only once no worker reads the message any
 // more: the caller may then reuse it (the race detector checks).
 func TestInMemoryWriteToGivesBackItsSource(t *testing.T) {
@@ -405,5 +406,98 @@ func TestInMemoryWriteToGivesBackItsSource(t *testing.T) {
 				t.Fatalf("Read after WriteTo = %d, %v, want io.EOF", n, err)
 			}
 		}
+	}
+}
+
+// pieces is a BufferedSource holding a message in pieces of a fixed size,
+// as s3io's object reader holds the parts it fetched.
+type pieces struct {
+	b      []byte
+	piece  int
+	off    int
+	lent   int
+	inUse  atomic.Int32
+	misuse atomic.Bool // a piece given back twice
+}
+
+func (p *pieces) Read(b []byte) (int, error) {
+	if p.off == len(p.b) {
+		return 0, io.EOF
+	}
+	end := min(len(p.b), (p.off/p.piece+1)*p.piece)
+	n := copy(b, p.b[p.off:end])
+	p.off += n
+	return n, nil
+}
+
+func (p *pieces) Lend(n int) ([]byte, func(), bool) {
+	end := min(len(p.b), (p.off/p.piece+1)*p.piece)
+	if end-p.off < n {
+		return nil, nil, false
+	}
+	b := p.b[p.off : p.off+n : p.off+n]
+	p.off += n
+	p.lent++
+	p.inUse.Add(1)
+	var once atomic.Bool
+	return b, func() {
+		if once.Swap(true) {
+			p.misuse.Store(true)
+		}
+		p.inUse.Add(-1)
+	}, true
+}
+
+// TestBufferedSourceLends: frames that lie in one piece of a BufferedSource are
+// opened where they are and given back once each; frames across pieces are
+// copied out; a signed message's frames are always copied, since its
+// signature hash and its decryption must read the same bytes.
+func TestBufferedSourceLends(t *testing.T) {
+	kr := testKeyring(t, "k")
+	pt := randomBytes(300<<10 + 9)
+	for _, suite := range suites {
+		ct, err := envelope.EncryptBytes(ctx, pt, envelope.EncryptOptions{Keyring: kr, Suite: suite, FrameLength: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed := suite == envelope.AES256GCMHKDFSHA512CommitKeyECDSAP384
+		for _, workers := range []int{1, 3} {
+			src := &pieces{b: ct, piece: 50000}
+			r, err := envelope.Decrypt(ctx, src, envelope.DecryptOptions{Keyring: kr, Workers: workers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			if _, err := r.WriteTo(&out); err != nil || !bytes.Equal(out.Bytes(), pt) {
+				t.Fatalf("%s, workers %d: %v", suite, workers, err)
+			}
+			if signed && src.lent > 0 || !signed && src.lent < 60 {
+				t.Errorf("%s, workers %d: %d frames of 76 lent", suite, workers, src.lent)
+			}
+			if n := src.inUse.Load(); n != 0 || src.misuse.Load() {
+				t.Errorf("%s, workers %d: %d lent frames not given back, or given back twice", suite, workers, n)
+			}
+		}
+	}
+}
+
+// TestDecryptIntoItsOwnBuffer: decrypting a *bytes.Buffer into itself is a
+// mistake, but it must not report success and leave nothing.
+func TestDecryptIntoItsOwnBuffer(t *testing.T) {
+	kr := testKeyring(t, "k")
+	pt := randomBytes(20 << 10)
+	ct, err := envelope.EncryptBytes(ctx, pt, envelope.EncryptOptions{Keyring: kr, FrameLength: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := bytes.NewBuffer(ct)
+	// One worker: with more, reading ahead and writing into one buffer
+	// would race.
+	r, err := envelope.Decrypt(ctx, buf, envelope.DecryptOptions{Keyring: kr, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(buf, r); err == nil && !bytes.Equal(buf.Bytes(), pt) {
+		t.Fatalf("io.Copy into the source reported success and left %d bytes", buf.Len())
 	}
 }

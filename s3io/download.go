@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -69,9 +70,27 @@ type ObjectReader struct {
 }
 
 type part struct {
-	buf []byte
-	off int // read position in buf
-	err error
+	buf  []byte
+	off  int // read position in buf
+	err  error
+	free chan []byte
+	// refs counts the holders of buf: the reader until it moves past
+	// the part, and each piece lent out. The last gives buf back.
+	refs  atomic.Int32
+	unref func() // p.release, made once
+}
+
+func newPart(buf []byte, free chan []byte, err error) *part {
+	p := &part{buf: buf, err: err, free: free}
+	p.refs.Store(1)
+	p.unref = p.release
+	return p
+}
+
+func (p *part) release() {
+	if p.refs.Add(-1) == 0 {
+		p.free <- p.buf // never blocks: it has room for every buffer
+	}
 }
 
 // Get opens the object bucket/key for reading, without decrypting it.
@@ -128,7 +147,7 @@ func (c *Client) getInfo(ctx context.Context, info *ObjectInfo, opts GetOptions)
 				if err == nil && opts.Progress != nil {
 					opts.Progress(int64(len(buf)))
 				}
-				ch <- &part{buf: buf, err: err}
+				ch <- newPart(buf, r.free, err)
 			}()
 		}
 	}()
@@ -183,7 +202,7 @@ func (r *ObjectReader) Info() ObjectInfo { return r.info }
 func (r *ObjectReader) next() error {
 	for r.err == nil && (r.cur == nil || r.cur.off == len(r.cur.buf)) {
 		if r.cur != nil {
-			r.free <- r.cur.buf
+			r.cur.release()
 			r.cur = nil
 		}
 		ch, ok := <-r.order
@@ -211,6 +230,24 @@ func (r *ObjectReader) Read(p []byte) (int, error) {
 	n := copy(p, r.cur.buf[r.cur.off:])
 	r.cur.off += n
 	return n, nil
+}
+
+// Lend returns the next n bytes of the object without copying them, if
+// they lie in one fetched part, and keeps that part's buffer from reuse
+// until release is called; envelope.Decrypt opens frames where they lie
+// through it (see envelope.BufferedSource).
+func (r *ObjectReader) Lend(n int) (b []byte, release func(), ok bool) {
+	if r.next() != nil {
+		return nil, nil, false
+	}
+	p := r.cur
+	if len(p.buf)-p.off < n {
+		return nil, nil, false
+	}
+	b = p.buf[p.off : p.off+n : p.off+n]
+	p.off += n
+	p.refs.Add(1)
+	return b, p.unref, true
 }
 
 // WriteTo writes the rest of the object to w, straight from the fetched
@@ -287,7 +324,11 @@ func (r *Reader) Header() *envelope.Header { return r.dr.Header() }
 func (r *Reader) Info() ObjectInfo { return r.obj.Info() }
 
 // Close stops the download.
-func (r *Reader) Close() error { return r.obj.Close() }
+func (r *Reader) Close() error {
+	r.obj.cancel() // a fetch the decrypting goroutines wait for ends
+	r.dr.Close()
+	return r.obj.Close()
+}
 
 // List calls fn for each object whose key starts with prefix, in key
 // order. Metadata is not filled in (S3 does not list it).

@@ -21,6 +21,13 @@ beam_build=$!
 echo "== unit and CLI tests"
 go test -count=1 ./...
 
+echo "== the streaming pipelines under the race detector"
+# Frames are read, sealed, opened and lent across goroutines: the tests
+# that check no goroutine touches a caller's bytes after a call returns
+# detect it only here. (-short skips the memory measurements, which the
+# race detector's shadow memory would inflate.)
+go test -count=1 -race -short ./envelope/... ./s3io
+
 echo "== envelope in FIPS 140-3 mode"
 GODEBUG=fips140=on go test -count=1 ./envelope/...
 

@@ -45,14 +45,15 @@ type Decoder struct {
 	// is released.
 	Finish func() error
 	marker [4]byte
-	// busy counts what still reads a Slice source: the reading goroutine
+	// busy counts what still reads a lending source: the reading goroutine
 	// and frames lent to the workers.
 	busy sync.WaitGroup
 }
 
 // A Slice is a body held in memory. A Decoder reading from one opens each
 // frame straight from it into a frame buffer, instead of first copying the
-// frame out: see Decoder.Wait.
+// frame out: see Decoder.Wait. So it does with any source that has a Lend
+// method.
 type Slice struct{ b []byte }
 
 // NewSlice returns a Slice of b, which the Decoder reads until Wait returns.
@@ -73,15 +74,20 @@ func (s *Slice) Len() int { return len(s.b) }
 // Drop forgets the rest of the slice.
 func (s *Slice) Drop() { s.b = nil }
 
-// lend returns the next n bytes without copying them, or nil if fewer remain.
-func (s *Slice) lend(n int) []byte {
+// Lend returns the next n bytes without copying them.
+func (s *Slice) Lend(n int) ([]byte, func(), bool) {
 	if len(s.b) < n {
-		s.b = s.b[len(s.b):]
-		return nil
+		return nil, nil, false
 	}
 	b := s.b[:n:n]
 	s.b = s.b[n:]
-	return b
+	return b, nil, true
+}
+
+// A lender is a source holding its bytes in memory in large pieces, whose
+// frames are opened where they lie: see envelope.BufferedSource.
+type lender interface {
+	Lend(n int) (b []byte, release func(), ok bool)
 }
 
 // SetSource makes src the source of a Decoder that has not read anything
@@ -272,7 +278,10 @@ func (d *Decoder) readAhead() {
 func (d *Decoder) openJob(j *job) {
 	d.open(j)
 	if j.src != nil {
-		j.src = nil
+		if j.giveBack != nil {
+			j.giveBack()
+		}
+		j.src, j.giveBack = nil, nil
 		d.busy.Done()
 	}
 }
@@ -345,19 +354,22 @@ func (d *Decoder) readFrame(j *job) error {
 	// system costs memory only as its pages are written, and the frames a
 	// Decoder holds are bounded by its byte budget.
 	j.grow(j.n, d.frameLen)
-	s, lending := d.src.(*Slice)
-	if !lending {
+	// The frames of signed messages are copied out: the signature hash
+	// and the decryption must read the same bytes, and the lender's could
+	// change between the two.
+	l, lending := d.src.(lender)
+	if !lending || d.sum.h != nil {
 		return d.read(j.buf[start:contentOff+j.n+tagLen], "frame", j.seq)
 	}
 	if err := d.read(j.buf[start:contentOff], "frame", j.seq); err != nil {
 		return err
 	}
-	sealed := s.lend(j.n + tagLen)
-	if sealed == nil {
-		return truncated(fmt.Sprintf("frame %d cut off", j.seq))
+	sealed, release, ok := l.Lend(j.n + tagLen)
+	if !ok { // not in one piece: copied out
+		return d.read(j.buf[contentOff:contentOff+j.n+tagLen], "frame", j.seq)
 	}
 	d.sum.write(sealed)
 	d.busy.Add(1)
-	j.src = sealed
+	j.src, j.giveBack = sealed, release
 	return nil
 }

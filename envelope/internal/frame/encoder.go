@@ -7,6 +7,7 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrClosed is returned by writes after Close.
@@ -31,8 +32,13 @@ type Encoder struct {
 	err      error
 	closed   bool
 	// borrowed counts frames being sealed straight from a caller's slice,
-	// which Write must see finished before it returns.
-	borrowed sync.WaitGroup
+	// which Write must see finished before it returns; reading counts
+	// frames the workers are to read from a section, which ReadFrom must
+	// see read.
+	borrowed, reading sync.WaitGroup
+	// failed tells the workers that the message has failed: they read
+	// nothing more from a section.
+	failed atomic.Bool
 }
 
 // NewEncoder returns an Encoder that writes frames of frameLen plaintext
@@ -186,12 +192,22 @@ func (e *Encoder) dispatch(j *job) bool {
 		return false
 	}
 	if e.inline {
+		if j.at != nil {
+			if e.readAt(j); j.err != nil {
+				e.err, j.err = j.err, nil
+				e.free = append(e.free, j)
+				return false
+			}
+		}
 		e.seal(j)
 		j.src = nil
 		return e.emit(j)
 	}
 	if j.src != nil {
 		e.borrowed.Add(1)
+	}
+	if j.at != nil {
+		e.reading.Add(1)
 	}
 	e.inflight.push(j)
 	e.pool.submit(j)
@@ -201,13 +217,8 @@ func (e *Encoder) dispatch(j *job) bool {
 // sealJob runs on the pool.
 func (e *Encoder) sealJob(j *job) {
 	if j.at != nil {
-		if m, err := j.at.ReadAt(j.buf[contentOff:contentOff+j.n], j.off); m < j.n {
-			if err == nil || err == io.EOF {
-				err = fmt.Errorf("the input ended %d bytes into a %d-byte frame at offset %d: it shrank while it was read", m, j.n, j.off)
-			}
-			j.err = err
-		}
-		j.at = nil
+		e.readAt(j)
+		e.reading.Done()
 	}
 	if j.err == nil {
 		e.seal(j)
@@ -229,11 +240,10 @@ func (e *Encoder) sealJob(j *job) {
 // goroutine while the others wait for it.
 func (e *Encoder) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
-	if sr, ok := r.(*io.SectionReader); ok && !e.inline && (e.cur == nil || e.cur.n == 0) {
-		n, err := e.readSection(sr)
-		total += n
-		if err != nil || e.err != nil {
-			return total, errors.Join(err, e.err)
+	if sr, ok := r.(*io.SectionReader); ok && (e.cur == nil || e.cur.n == 0) {
+		total += e.readSection(sr)
+		if e.err != nil {
+			return total, e.err
 		}
 	}
 	for e.err == nil {
@@ -280,12 +290,29 @@ func (e *Encoder) ReadFrom(r io.Reader) (int64, error) {
 
 // readSection hands every frame of what remains of sr but the last to the
 // workers, which read and seal it, and reads the last into e.cur: it is
-// the final frame unless more is written after it.
-func (e *Encoder) readSection(sr *io.SectionReader) (int64, error) {
+// the final frame unless more is written after it. It returns once the
+// workers have read their frames, so that the caller may close the file,
+// and fails if the section ends before its size. sr is left after what
+// was read.
+func (e *Encoder) readSection(sr *io.SectionReader) (n int64) {
 	pos, err := sr.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return 0, err
+		e.err = err
+		return 0
 	}
+	defer func() {
+		e.reading.Wait()
+		if e.err == nil {
+			e.err = e.inflight.err()
+		}
+		if _, err := sr.Seek(pos+n, io.SeekStart); e.err == nil {
+			e.err = err
+		}
+		if e.err != nil {
+			e.failed.Store(true)
+			e.pool.stop()
+		}
+	}()
 	end := sr.Size()
 	if e.cur != nil {
 		e.free = append(e.free, e.cur)
@@ -294,28 +321,45 @@ func (e *Encoder) readSection(sr *io.SectionReader) (int64, error) {
 	for off := pos; off < end; {
 		j := e.acquire()
 		if j == nil {
-			return off - pos, nil
+			return off - pos
 		}
 		j.grow(e.frameLen, e.frameLen)
 		j.n = int(min(int64(e.frameLen), end-off))
+		j.at, j.off = sr, off
 		if off+int64(j.n) == end {
 			// The last frame, read here: the frames before it may be
 			// regular ones only if it is not empty.
-			m, err := sr.ReadAt(j.buf[contentOff:contentOff+j.n], off)
-			j.n = m
-			e.cur = j
-			if _, serr := sr.Seek(off+int64(m), io.SeekStart); err == nil {
-				err = serr
+			if e.readAt(j); j.err != nil {
+				e.err, j.err = j.err, nil
+				e.free = append(e.free, j)
+				return off - pos
 			}
-			return off + int64(m) - pos, readErr(err)
+			e.cur = j
+			return end - pos
 		}
-		j.at, j.off = sr, off
 		if !e.dispatch(j) {
-			return off - pos, nil
+			return off - pos
 		}
 		off += int64(j.n)
 	}
-	return 0, nil
+	return 0
+}
+
+// readAt reads j's content from the section it is to be read from, and
+// fails j if the section ends before it.
+func (e *Encoder) readAt(j *job) {
+	at := j.at
+	j.at = nil
+	if e.failed.Load() {
+		j.err = errors.New("the message failed")
+		return
+	}
+	if m, err := at.ReadAt(j.buf[contentOff:contentOff+j.n], j.off); m < j.n {
+		if err == nil || err == io.EOF {
+			err = fmt.Errorf("the input ended %d bytes into a %d-byte frame at offset %d: it shrank while it was read", m, j.n, j.off)
+		}
+		j.err = err
+	}
 }
 
 func readErr(err error) error {
@@ -333,6 +377,7 @@ func (e *Encoder) retire() bool {
 		e.err = j.err
 		j.err = nil
 		e.free = append(e.free, j)
+		e.failed.Store(true)
 		e.pool.stop()
 		return false
 	}
@@ -345,6 +390,7 @@ func (e *Encoder) emit(j *job) bool {
 	e.free = append(e.free, j)
 	if err != nil {
 		e.err = err
+		e.failed.Store(true)
 		e.pool.stop()
 		return false
 	}

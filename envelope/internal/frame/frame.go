@@ -58,6 +58,8 @@ type job struct {
 	out   []byte // encrypt: the serialized frame; decrypt: the plaintext
 	ok    bool   // decrypt: the frame authenticated
 	err   error  // reading the frame failed
+	// decrypt: gives j.src back to the source that lent it, if not nil
+	giveBack func()
 	// encrypt: the content is to be read from at, at offset off, by the
 	// worker that seals it.
 	at   io.ReaderAt
@@ -240,7 +242,18 @@ func (p *pool) stop() {
 type queue struct{ jobs []*job }
 
 func (q *queue) push(j *job) { q.jobs = append(q.jobs, j) }
-func (q *queue) len() int    { return len(q.jobs) }
+
+// err returns the first error of the jobs queued; only for jobs whose
+// workers are known to be done with them.
+func (q *queue) err() error {
+	for _, j := range q.jobs {
+		if j.err != nil {
+			return j.err
+		}
+	}
+	return nil
+}
+func (q *queue) len() int { return len(q.jobs) }
 func (q *queue) pop() *job {
 	j := q.jobs[0]
 	copy(q.jobs, q.jobs[1:])

@@ -5,10 +5,13 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/sha512"
+	"errors"
 	"io"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -175,17 +178,77 @@ func (r shrinkingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // TestReadFromSectionThatShrinks: a section that ends before its size
-// fails the message instead of sealing a short frame as a regular one.
+// fails the message, wherever it ends and however many workers read it,
+// instead of sealing a short frame as a regular or a final one.
 func TestReadFromSectionThatShrinks(t *testing.T) {
 	const frameLen = 4096
-	for _, workers := range []int{2, 4} {
-		e := NewEncoder(io.Discard, testAEAD(t), testID, frameLen, workers, nil)
-		_, err := e.ReadFrom(io.NewSectionReader(shrinkingReaderAt{5*frameLen + 10}, 0, 40*frameLen))
-		if err == nil {
-			err = e.Close()
+	const size = 40*frameLen + 100
+	for _, workers := range []int{1, 2, 4} {
+		for _, short := range []int64{10, 100, frameLen, 30 * frameLen} {
+			e := NewEncoder(io.Discard, testAEAD(t), testID, frameLen, workers, nil)
+			_, err := e.ReadFrom(io.NewSectionReader(shrinkingReaderAt{size - short}, 0, size))
+			if err == nil || !strings.Contains(err.Error(), "shrank") {
+				t.Fatalf("workers %d, %d bytes short: ReadFrom = %v, want an error saying the input shrank", workers, short, err)
+			}
+			if err := e.Close(); err == nil {
+				t.Fatalf("workers %d, %d bytes short: Close completed the message", workers, short)
+			}
 		}
-		if err == nil || !strings.Contains(err.Error(), "shrank") {
-			t.Fatalf("workers %d: %v, want an error saying the input shrank", workers, err)
+	}
+}
+
+// watchedAt is a slow io.ReaderAt that records reads made after the
+// caller was told they were done.
+type watchedAt struct {
+	r        io.ReaderAt
+	returned atomic.Bool
+	late     atomic.Int32
+}
+
+func (w *watchedAt) ReadAt(p []byte, off int64) (int, error) {
+	if w.returned.Load() {
+		w.late.Add(1)
+	}
+	time.Sleep(200 * time.Microsecond)
+	n, err := w.r.ReadAt(p, off)
+	if w.returned.Load() {
+		w.late.Add(1)
+	}
+	return n, err
+}
+
+// failAfter is a destination that fails after n writes.
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.n == 0 {
+		return 0, errors.New("disk full")
+	}
+	f.n--
+	return len(p), nil
+}
+
+// TestReadFromSectionReturnsAfterItsReads: the workers read a section's
+// frames, but ReadFrom returns only once they have, whether it succeeds or
+// the destination fails: the caller may then close the file, and no read
+// of it (nor the progress a job counts from them) comes later.
+func TestReadFromSectionReturnsAfterItsReads(t *testing.T) {
+	const frameLen = 4096
+	src := bytes.NewReader(make([]byte, 64*frameLen+3))
+	for _, workers := range []int{2, 4} {
+		for _, dst := range []io.Writer{io.Discard, &failAfter{n: 3}} {
+			at := &watchedAt{r: src}
+			e := NewEncoder(dst, testAEAD(t), testID, frameLen, workers, nil)
+			_, rerr := e.ReadFrom(io.NewSectionReader(at, 0, src.Size()))
+			at.returned.Store(true)
+			cerr := e.Close()
+			if _, failing := dst.(*failAfter); failing == (rerr == nil && cerr == nil) {
+				t.Errorf("workers %d, failing destination %v: ReadFrom = %v, Close = %v", workers, failing, rerr, cerr)
+			}
+			time.Sleep(10 * time.Millisecond)
+			if n := at.late.Load(); n > 0 {
+				t.Errorf("workers %d: %d reads of the section after ReadFrom returned", workers, n)
+			}
 		}
 	}
 }
