@@ -3,6 +3,7 @@ package s3io_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -204,4 +205,35 @@ func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// BenchmarkDownloadSettings downloads 256 MiB with plain ranged GETs at
+// part sizes and concurrencies around the defaults (8 MiB, 5), to show
+// where the loopback limit of MinIO on this machine lies: a setting that
+// goes no faster than the default shows the default reaches it.
+func BenchmarkDownloadSettings(b *testing.B) {
+	f, _ := benchFixture(b)
+	ctx := context.Background()
+	if _, err := f.c.Put(ctx, f.bucket, "plain", quickStream(benchSize), s3io.PutOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	for _, part := range []int64{4 << 20, 8 << 20, 16 << 20} {
+		for _, conc := range []int{1, 2, 5, 10} {
+			c := s3io.New(f.raw, s3io.Options{PartSize: part, Concurrency: conc})
+			b.Run(fmt.Sprintf("part=%dMiB/concurrency=%d", part>>20, conc), func(b *testing.B) {
+				b.SetBytes(benchSize)
+				b.ReportAllocs()
+				for b.Loop() {
+					r, err := c.Get(ctx, f.bucket, "plain", s3io.GetOptions{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if n, err := io.Copy(io.Discard, r); err != nil || n != benchSize {
+						b.Fatal(n, err)
+					}
+					r.Close()
+				}
+			})
+		}
+	}
 }
