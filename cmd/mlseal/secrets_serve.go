@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -107,6 +108,7 @@ func (a *app) secretsServe(ctx context.Context, opts *secretsOptions, f *serveFl
 	if err != nil {
 		return err
 	}
+	tuneGC()
 	srv := serve.NewServer(h, serve.ServerOptions{MaxConns: f.maxConns, WriteTimeout: opts.timeout + 10*time.Second})
 	a.logf("serving secrets on http://%s (token from %s)", ln.Addr(), source)
 	go func() {
@@ -119,4 +121,19 @@ func (a *app) secretsServe(ctx context.Context, opts *secretsOptions, f *serveFl
 		return err
 	}
 	return nil
+}
+
+// tuneGC lets the endpoint's heap grow to five times what it holds before
+// a collection, within 64 MiB, unless GOGC or GOMEMLIMIT say otherwise.
+// Its garbage is per request and what it holds is small, so the memory
+// costs little, while each collection delays the requests in progress:
+// with Go's default the p99 latency at 64 paced clients was 5.9-6.5 ms,
+// with this 4.7-5.4 (bench/serve).
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(64 << 20)
+	}
 }

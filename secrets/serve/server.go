@@ -66,7 +66,7 @@ func NewServer(h http.Handler, opts ServerOptions) *Server {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = DefaultWriteTimeout
 	}
-	c := &conns{max: opts.MaxConns, all: map[net.Conn]*list.Element{}, idle: list.New()}
+	c := &conns{max: opts.MaxConns, all: map[net.Conn]*list.Element{}, order: list.New()}
 	return &Server{conns: c, srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
@@ -92,12 +92,19 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx
 
 // conns tracks the open connections and which of them may be closed to
 // make room: those idle between requests or silent since they connected,
-// least recently active first.
+// least recently active first. Every connection stays in one list, in
+// order of its last request's end, so that a request moves nothing and
+// allocates nothing; only making room walks the list, past busy ones.
 type conns struct {
-	max  int
-	mu   sync.Mutex
-	all  map[net.Conn]*list.Element // element in idle, or nil while a request is in progress
-	idle *list.List
+	max   int
+	mu    sync.Mutex
+	all   map[net.Conn]*list.Element // of *tracked, in order
+	order *list.List
+}
+
+type tracked struct {
+	nc   net.Conn
+	busy bool // a request is in progress
 }
 
 // admit registers a new connection, closing the longest idle one if the
@@ -107,15 +114,20 @@ func (c *conns) admit(nc net.Conn) bool {
 	c.mu.Lock()
 	var victim net.Conn
 	if len(c.all) >= c.max {
-		front := c.idle.Front()
-		if front == nil {
+		for el := c.order.Front(); el != nil; el = el.Next() {
+			if t := el.Value.(*tracked); !t.busy {
+				victim = t.nc
+				c.order.Remove(el)
+				delete(c.all, victim)
+				break
+			}
+		}
+		if victim == nil {
 			c.mu.Unlock()
 			return false
 		}
-		victim = c.idle.Remove(front).(net.Conn)
-		delete(c.all, victim)
 	}
-	c.all[nc] = c.idle.PushBack(nc)
+	c.all[nc] = c.order.PushBack(&tracked{nc: nc})
 	c.mu.Unlock()
 	if victim != nil {
 		victim.Close()
@@ -133,19 +145,12 @@ func (c *conns) track(nc net.Conn, state http.ConnState) {
 	}
 	switch state {
 	case http.StateActive:
-		if el != nil {
-			c.idle.Remove(el)
-			c.all[nc] = nil
-		}
+		el.Value.(*tracked).busy = true
 	case http.StateIdle:
-		if el != nil {
-			c.idle.Remove(el)
-		}
-		c.all[nc] = c.idle.PushBack(nc)
+		el.Value.(*tracked).busy = false
+		c.order.MoveToBack(el)
 	case http.StateClosed, http.StateHijacked:
-		if el != nil {
-			c.idle.Remove(el)
-		}
+		c.order.Remove(el)
 		delete(c.all, nc)
 	}
 }
