@@ -126,7 +126,7 @@ func (d *Decrypt) Apply(ctx context.Context, t *Task) error {
 	if err != nil {
 		return err
 	}
-	_, err = copyData(w, dr)
+	_, err = dr.WriteTo(w)
 	return err
 }
 
@@ -145,7 +145,7 @@ func (v *Verify) Apply(ctx context.Context, t *Task) error {
 		return err
 	}
 	defer cancel()
-	n, err := copyData(io.Discard, dr)
+	n, err := dr.WriteTo(io.Discard)
 	t.Result.OutputSize = n
 	return err
 }

@@ -19,6 +19,14 @@
 // is tampered with, truncated, extended, or opened with the wrong key or
 // encryption context fails with an error for which IsIntegrityError is true.
 //
+// Streams move without extra copies where their source allows. A Writer
+// given an *io.SectionReader of a file (io.Copy or Writer.ReadFrom) has its
+// workers read the frames they seal with positional reads, so that reading
+// the file is spread over the cores as sealing is. A Reader whose source is
+// a *bytes.Reader, or a BufferedSource such as s3io's object reader, opens
+// each frame where it lies instead of copying it out first. Close a Reader
+// that will not be read to the end.
+//
 // FORMAT.md at the root of the repository says exactly what is written and
 // read; SECURITY.md, what hostile input can and cannot do.
 package envelope
