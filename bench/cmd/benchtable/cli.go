@@ -62,8 +62,8 @@ func seal(src io.Reader, dst io.Writer) error {
 
 // runCLIFiles writes 1 GiB of plaintext and its encryption to files, then
 // runs, streamCount times in turn: the sealer, `mlseal encrypt -k KEY -o - <
-// plain > /dev/null`, `mlseal encrypt -k KEY -o FILE < plain`, `mlseal
-// decrypt -k KEY < plain.enc > /dev/null` and `mlseal decrypt -k KEY -o FILE
+// plain > /dev/null`, `mlseal decrypt -k KEY < plain.enc > /dev/null`,
+// `mlseal encrypt -k KEY -o FILE < plain` and `mlseal decrypt -k KEY -o FILE
 // < plain.enc`. An output file is synced to disk before it is renamed into
 // place, so the -o cases are compared with each other. Each reports MB/s (plaintext
 // bytes over wall time), MB per CPU-second of the child, and its peak RSS
@@ -101,8 +101,8 @@ func runCLIFiles(c *config, res *results, tmp, bin, key string, env []string) er
 		// -o -: the command takes /dev/null, a character device, for a
 		// terminal and refuses to write ciphertext to it otherwise.
 		{cliEncrypt, plain, []string{bin, "encrypt", "-k", key, "-o", "-"}},
-		{cliEncryptOut, plain, []string{bin, "encrypt", "-k", key, "-o", out}},
 		{cliDecrypt, enc, []string{bin, "decrypt", "-k", key}},
+		{cliEncryptOut, plain, []string{bin, "encrypt", "-k", key, "-o", out}},
 		{cliDecryptOut, enc, []string{bin, "decrypt", "-k", key, "-o", out}},
 	}
 	for i := range c.streamCount {
@@ -118,6 +118,10 @@ func runCLIFiles(c *config, res *results, tmp, bin, key string, env []string) er
 				return fmt.Errorf("%s: %w", cs.name, err)
 			}
 			res.add(cs.name, m)
+			// The removal of a 1 GiB output and the kernel's writeback
+			// would otherwise spill into the next case's time.
+			os.Remove(out)
+			syscall.Sync()
 		}
 	}
 	os.Remove(out)
