@@ -2,8 +2,6 @@ package dataset
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,9 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 
+	"github.com/mlseal/mlseal/atomicfile"
 	"github.com/mlseal/mlseal/s3io"
 )
 
@@ -31,8 +29,7 @@ type pendingOutput struct {
 
 	// A local file: a temporary file in root, renamed to rel on commit.
 	root      *os.Root
-	tmp       *os.File
-	tmpRel    string
+	tmp       *atomicfile.File
 	rel       string
 	overwrite bool
 	direct    *os.File // an existing device or pipe, written in place
@@ -117,7 +114,7 @@ func (j *Job) createLocal(it *Item, perm fs.FileMode) (*pendingOutput, error) {
 			return nil, &existsError{it.Out.Path}
 		}
 	}
-	if err := o.createTemp(dir, perm); err != nil {
+	if o.tmp, err = atomicfile.CreateIn(root, rel, perm); err != nil {
 		defer root.Close()
 		if link := linkOnPath(root, rel); link != "" {
 			return nil, linkError(it, dir, link)
@@ -153,32 +150,6 @@ func linkError(it *Item, dir, link string) error {
 		it.Out.Path, dir, filepath.Join(dir, link))}
 }
 
-// createTemp creates the temporary file next to the output.
-func (o *pendingOutput) createTemp(dir string, perm fs.FileMode) error {
-	sub, base := filepath.Split(o.rel)
-	temps.Lock()
-	defer temps.Unlock()
-	if temps.stopped {
-		return context.Canceled
-	}
-	for range 100 {
-		var r [6]byte
-		rand.Read(r[:])
-		rel := filepath.Join(sub, "."+base+".tmp-"+hex.EncodeToString(r[:]))
-		f, err := o.root.OpenFile(rel, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		o.tmp, o.tmpRel = f, rel
-		temps.names[filepath.Join(dir, rel)] = true
-		return nil
-	}
-	return fmt.Errorf("cannot create a temporary file in %s", filepath.Join(dir, sub))
-}
-
 // commit makes the output visible under its name.
 func (o *pendingOutput) commit() error {
 	switch {
@@ -195,34 +166,10 @@ func (o *pendingOutput) commit() error {
 		return nil
 	}
 	defer o.root.Close()
-	defer o.forgetTemp()
-	if err := o.tmp.Sync(); err != nil {
-		o.tmp.Close()
-		o.root.Remove(o.tmpRel)
-		return err
-	}
-	if err := o.tmp.Close(); err != nil {
-		o.root.Remove(o.tmpRel)
-		return err
-	}
 	if o.overwrite {
-		if err := o.root.Rename(o.tmpRel, o.rel); err != nil {
-			o.root.Remove(o.tmpRel)
-			return err
-		}
-		return nil
+		return o.tmp.Replace()
 	}
-	// Never replace a file that appeared meanwhile: a hard link fails if
-	// the name exists. Where links are not supported, check and rename.
-	err := o.root.Link(o.tmpRel, o.rel)
-	if err != nil && !errors.Is(err, fs.ErrExist) {
-		if _, serr := o.root.Lstat(o.rel); serr == nil {
-			err = fs.ErrExist
-		} else if err = o.root.Rename(o.tmpRel, o.rel); err == nil {
-			return nil
-		}
-	}
-	o.root.Remove(o.tmpRel)
+	err := o.tmp.Commit()
 	if errors.Is(err, fs.ErrExist) {
 		return &existsError{o.name}
 	}
@@ -239,40 +186,22 @@ func (o *pendingOutput) abort(cause error) error {
 		o.direct.Close()
 		o.root.Close()
 	case o.tmp != nil:
-		o.tmp.Close()
-		o.root.Remove(o.tmpRel)
-		o.forgetTemp()
+		o.tmp.Abort()
 		o.root.Close()
 	}
 	return nil
 }
 
-func (o *pendingOutput) forgetTemp() {
-	temps.Lock()
-	delete(temps.names, filepath.Join(o.root.Name(), o.tmpRel))
-	temps.Unlock()
-}
-
-// temps records the temporary files in use, for RemoveTemporaryFiles.
-var temps = struct {
-	sync.Mutex
-	names   map[string]bool
-	stopped bool
-}{names: map[string]bool{}}
-
 // RemoveTemporaryFiles removes the temporary files of every output being
-// written by this package and makes new ones fail. It is meant for a
-// program's signal handler, just before it exits without waiting for its
-// jobs to unwind (which would remove their files themselves). The
-// manifests and audit trails of the jobs running get their "stopped"
-// line; the outputs whose files it removed are not recorded done.
+// written in the process, by this package's jobs or through atomicfile
+// (it calls atomicfile.RemoveTemporaryFiles), and makes new ones fail. It
+// is meant for a program's signal handler, just before it exits without
+// waiting for its jobs to unwind (which would remove their files
+// themselves). The manifests and audit trails of the jobs running get
+// their "stopped" line; the outputs whose files it removed are not
+// recorded done.
 func RemoveTemporaryFiles() {
-	temps.Lock()
-	temps.stopped = true
-	for p := range temps.names {
-		os.Remove(p)
-	}
-	temps.Unlock()
+	atomicfile.RemoveTemporaryFiles()
 	running.stopAll(errInterrupted)
 }
 

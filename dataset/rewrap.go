@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/mlseal/mlseal/atomicfile"
 	"github.com/mlseal/mlseal/envelope"
 	"github.com/mlseal/mlseal/s3io"
 )
@@ -154,7 +155,7 @@ func (rw *Rewrap) create(t *Task, opts CreateOptions) (io.Writer, error) {
 		perm = fi.Mode().Perm()
 	}
 	o := &pendingOutput{root: root, rel: rel, name: it.In.Path, overwrite: true}
-	if err := o.createTemp(dir, perm); err != nil {
+	if o.tmp, err = atomicfile.CreateIn(root, rel, perm); err != nil {
 		root.Close()
 		return nil, err
 	}

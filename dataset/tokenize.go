@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/mlseal/mlseal/atomicfile"
 	"github.com/mlseal/mlseal/tokenize"
 )
 
@@ -119,16 +120,12 @@ func (t *Task) OpenReaderAt() (io.ReaderAt, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	temps.Lock()
-	temps.names[tmp.Name()] = true
-	temps.Unlock()
+	forget := atomicfile.Track(tmp.Name())
 	prev := t.in
 	t.in = closerFunc(func() error {
 		tmp.Close()
 		os.Remove(tmp.Name())
-		temps.Lock()
-		delete(temps.names, tmp.Name())
-		temps.Unlock()
+		forget()
 		return prev.Close()
 	})
 	n, err := io.Copy(tmp, &ctxReader{ctx: t.ctx, r: r})

@@ -37,6 +37,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/mlseal/mlseal/dataset"
 	"github.com/mlseal/mlseal/envelope"
 )
 
@@ -103,15 +104,16 @@ func main() {
 			case <-time.After(interruptGrace):
 			}
 		}
-		// A partial output must never be left behind.
-		removeTempFiles()
+		// A partial output must never be left behind: the jobs' and the
+		// commands' temporary files are all on atomicfile's one list.
+		dataset.RemoveTemporaryFiles()
 		reportUploads()
 		os.Exit(code)
 	}()
 	code := run(ctx, os.Args[1:], &app{stdin: os.Stdin, stdout: stdout, stderr: os.Stderr})
 	close(unwound)
 	if c := ended.Load(); c != 0 {
-		removeTempFiles()
+		dataset.RemoveTemporaryFiles()
 		code = int(c)
 	}
 	os.Exit(code)

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +9,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 
-	"github.com/mlseal/mlseal/dataset"
+	"github.com/mlseal/mlseal/atomicfile"
 )
 
 // isStd reports whether name means stdin or stdout.
@@ -52,9 +48,9 @@ func (a *app) openInput(name string) (io.Reader, func(), error) {
 // in the same directory that replaces the destination only on commit.
 type output struct {
 	w      io.Writer
-	name   string   // destination path; "" for stdout
-	tmp    *os.File // nil unless writing through a temporary file
-	direct *os.File // an existing non-regular file opened in place
+	name   string           // destination path; "" for stdout
+	tmp    *atomicfile.File // nil unless writing through a temporary file
+	direct *os.File         // an existing non-regular file opened in place
 	force  bool
 }
 
@@ -100,7 +96,7 @@ func (a *app) createOutput(name string, force bool, perm fs.FileMode) (*output, 
 		}
 		return &output{w: f, name: name, direct: f}, nil
 	}
-	tmp, err := createTemp(name, perm)
+	tmp, err := atomicfile.Create(name, perm)
 	if err != nil {
 		return nil, namedOutput(err, name)
 	}
@@ -114,47 +110,14 @@ func (o *output) commit() error {
 		return o.direct.Close()
 	case o.tmp == nil:
 		return nil
+	case o.force:
+		return o.tmp.Replace()
 	}
-	tmp := o.tmp.Name()
-	if err := o.tmp.Sync(); err != nil {
-		o.abort()
-		return err
-	}
-	if err := o.tmp.Close(); err != nil {
-		o.abort()
-		return err
-	}
-	temps.Lock()
-	defer temps.Unlock()
-	delete(temps.names, tmp)
-	if o.force {
-		if err := os.Rename(tmp, o.name); err != nil {
-			os.Remove(tmp)
-			return err
-		}
-		return nil
-	}
-	// Without --force, never replace a file that appeared meanwhile: a hard
-	// link fails if the name exists. Where links are not supported, fall
-	// back to a check and a rename.
-	err := os.Link(tmp, o.name)
+	err := o.tmp.Commit()
 	if errors.Is(err, fs.ErrExist) {
-		os.Remove(tmp)
 		return existsError(o.name)
 	}
-	if err != nil {
-		if _, serr := os.Lstat(o.name); serr == nil {
-			os.Remove(tmp)
-			return existsError(o.name)
-		}
-		if err := os.Rename(tmp, o.name); err != nil {
-			os.Remove(tmp)
-			return err
-		}
-		return nil
-	}
-	os.Remove(tmp)
-	return nil
+	return err
 }
 
 // abort discards the output; nothing is left under its name.
@@ -162,63 +125,8 @@ func (o *output) abort() {
 	if o.direct != nil {
 		o.direct.Close()
 	}
-	if o.tmp == nil {
-		return
-	}
-	o.tmp.Close()
-	temps.Lock()
-	delete(temps.names, o.tmp.Name())
-	temps.Unlock()
-	os.Remove(o.tmp.Name())
-}
-
-// temps records the temporary files in use, for removal on interrupt.
-var temps = struct {
-	sync.Mutex
-	names   map[string]bool
-	stopped bool
-}{names: map[string]bool{}}
-
-// createTemp creates a new temporary file next to name, with mode perm
-// under the umask.
-func createTemp(name string, perm fs.FileMode) (*os.File, error) {
-	dir, base := filepath.Split(name)
-	if dir == "" {
-		dir = "."
-	}
-	temps.Lock()
-	defer temps.Unlock()
-	if temps.stopped {
-		return nil, context.Canceled
-	}
-	for range 100 {
-		var r [6]byte
-		if _, err := rand.Read(r[:]); err != nil {
-			return nil, err
-		}
-		p := filepath.Join(dir, "."+base+".tmp-"+hex.EncodeToString(r[:]))
-		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		temps.names[p] = true
-		return f, nil
-	}
-	return nil, fmt.Errorf("cannot create a temporary file in %s", dir)
-}
-
-// removeTempFiles removes all temporary files, the dataset jobs' too, and
-// prevents new ones.
-func removeTempFiles() {
-	dataset.RemoveTemporaryFiles()
-	temps.Lock()
-	defer temps.Unlock()
-	temps.stopped = true
-	for p := range temps.names {
-		os.Remove(p)
+	if o.tmp != nil {
+		o.tmp.Abort()
 	}
 }
 
@@ -260,8 +168,7 @@ func pathless(err error) error {
 	return err
 }
 
-// A temporary file's name, as createTemp, the dataset engine and keyfile
-// make it: ".NAME.tmp-" and hex or decimal digits.
+// A temporary file's name, as atomicfile and keyfile make it: ".NAME.tmp-" and hex or decimal digits.
 var tempName = regexp.MustCompile(`/?\.[^/]*\.tmp-[0-9a-f]+$`)
 
 // namedOutput rewrites an error about an output's temporary file (a full
