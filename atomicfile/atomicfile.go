@@ -26,8 +26,9 @@ import (
 )
 
 // A File is an output being written: a temporary file in the directory of
-// its destination. It is an *os.File for writing; end it with exactly one
-// of Commit, Replace or Abort, never with Close.
+// its destination. It is an *os.File for writing (its Name is the
+// temporary file's); end it with exactly one of Commit, Replace or Abort,
+// never with Close.
 type File struct {
 	*os.File
 	dir  dir

@@ -31,7 +31,7 @@
 //     progress bar, metrics or an audit trail.
 //
 // Outputs appear only complete: local files are written to a temporary file
-// in the same directory and renamed, S3 objects are multipart uploads that
+// in the same directory and renamed (package atomicfile), S3 objects are multipart uploads that
 // are aborted on failure. Local outputs never leave the destination
 // directory, whatever the names of the inputs, and are created through an
 // os.Root so that a symbolic link cannot redirect them.
