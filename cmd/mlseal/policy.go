@@ -2,22 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/mlseal/mlseal/envelope/keyring/awskms"
-	"github.com/mlseal/mlseal/s3io"
-	"github.com/mlseal/mlseal/secrets"
+	"github.com/mlseal/mlseal/iampolicy"
 )
 
 func init() { productCommands = append(productCommands, (*app).policyCmd) }
-
-// publicKeyContextKey is the encryption context key in which signed suites
-// store the signature verification key; KMS sees it with the rest.
-const publicKeyContextKey = "aws-crypto-public-key"
 
 type policyFlags struct {
 	keys         []string
@@ -104,9 +97,19 @@ func (a *app) policyCmd() *cobra.Command {
 		Long:  policyHelp,
 		Args:  cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
-			p, err := jobPolicy(&f)
+			ec, err := parseContext(f.context)
 			if err != nil {
 				return err
+			}
+			p, err := iampolicy.New(iampolicy.Job{
+				Role: iampolicy.Role(f.role), Keys: f.keys, OldKeys: f.oldKeys,
+				EncryptionContext: ec, UnsignedOnly: f.unsignedOnly,
+				S3Read: f.s3Read, S3Write: f.s3Write, Manifests: f.manifests, AuditTrails: f.audits,
+				Secrets: f.secrets, SecretKeys: f.secretKeys,
+				Region: f.region, Account: f.account, Partition: f.partition,
+			})
+			if err != nil {
+				return policyError(err)
 			}
 			out, err := json.MarshalIndent(p, "", "  ")
 			if err != nil {
@@ -121,7 +124,7 @@ func (a *app) policyCmd() *cobra.Command {
 	fl.StringArrayVar(&f.oldKeys, "old-key", nil, "AWS KMS key `ARN` that rewrap or reencrypt unwraps with (repeatable)")
 	fl.StringArrayVarP(&f.context, "context", "c", nil, "encryption context pair `KEY=VALUE` the job uses (repeatable)")
 	fl.StringVar(&f.role, "role", "encrypt", "what the job does with its KMS keys: `encrypt|decrypt|rewrap|reencrypt`")
-	fl.BoolVar(&f.unsignedOnly, "unsigned-only", false, "the job uses unsigned suites only: do not allow "+publicKeyContextKey)
+	fl.BoolVar(&f.unsignedOnly, "unsigned-only", false, "the job uses unsigned suites only: do not allow aws-crypto-public-key")
 	fl.StringArrayVar(&f.s3Read, "s3-read", nil, "s3://BUCKET/PREFIX/ or object `URL` the job reads (repeatable)")
 	fl.StringArrayVar(&f.s3Write, "s3-write", nil, "s3://BUCKET/PREFIX/ or object `URL` the job writes (repeatable)")
 	fl.StringArrayVar(&f.manifests, "manifest", nil, "the job's s3:// manifest `OBJECT` (repeatable)")
@@ -134,268 +137,47 @@ func (a *app) policyCmd() *cobra.Command {
 	return cmd
 }
 
-// iamPolicy is an IAM policy document.
-type iamPolicy struct {
-	Version   string         `json:"Version"`
-	Statement []iamStatement `json:"Statement"`
+// policyFlag names the flag of each iampolicy.Job field.
+var policyFlag = map[string]string{
+	"Role": "--role", "Keys": "--key", "OldKeys": "--old-key", "EncryptionContext": "--context",
+	"S3Read": "--s3-read", "S3Write": "--s3-write", "Manifests": "--manifest/--audit", "AuditTrails": "--manifest/--audit",
+	"Secrets": "--secret", "SecretKeys": "--secret-kms-key",
 }
 
-type iamStatement struct {
-	Sid       string                    `json:"Sid"`
-	Effect    string                    `json:"Effect"`
-	Action    []string                  `json:"Action"`
-	Resource  []string                  `json:"Resource"`
-	Condition map[string]map[string]any `json:"Condition,omitempty"`
-}
-
-func (p *iamPolicy) allow(sid string, actions, res []string, cond map[string]map[string]any) {
-	if len(res) > 0 {
-		p.Statement = append(p.Statement, iamStatement{Sid: sid, Effect: "Allow", Action: actions, Resource: res, Condition: cond})
-	}
-}
-
-// jobPolicy is the whole policy of a job.
-func jobPolicy(f *policyFlags) (*iamPolicy, error) {
-	if len(f.keys)+len(f.oldKeys)+len(f.s3Read)+len(f.s3Write)+len(f.manifests)+len(f.audits)+len(f.secrets) == 0 {
-		return nil, &cliError{err: fmt.Errorf("policy needs something to allow: --key, --s3-read, --s3-write or --secret"), code: exitUsage,
+// policyError words the errors of iampolicy in terms of the flags, as
+// mlseal policy printed them before its logic moved there.
+func policyError(err error) error {
+	if errors.Is(err, iampolicy.ErrNothingToAllow) {
+		return &cliError{err: errors.New("policy needs something to allow: --key, --s3-read, --s3-write or --secret"), code: exitUsage,
 			hint: "pass --key arn:aws:kms:REGION:ACCOUNT:key/ID ('mlseal inspect' shows the key ARNs of a message)"}
 	}
-	p := &iamPolicy{Version: "2012-10-17"}
-	if err := kmsStatements(p, f); err != nil {
-		return nil, err
-	}
-	if err := s3Statements(p, f); err != nil {
-		return nil, err
-	}
-	if err := secretStatements(p, f); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// kmsARNs checks that keys are KMS key ARNs and removes duplicates.
-func kmsARNs(flag string, keys []string) ([]string, error) {
-	var arns []string
-	for _, k := range keys {
-		id := k
-		if s, ok := kmsRef(k); ok {
-			id = s
-		}
-		a, err := awskms.ParseARN(id)
-		if err != nil || a.ResourceType != "key" {
-			return nil, &cliError{err: fmt.Errorf("%s %q is not a KMS key ARN", flag, k), code: exitUsage,
-				hint: "a policy names keys by key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID); 'aws kms describe-key --key-id alias/NAME' shows an alias's key ARN"}
-		}
-		if !slices.Contains(arns, id) {
-			arns = append(arns, id)
-		}
-	}
-	return arns, nil
-}
-
-func kmsStatements(p *iamPolicy, f *policyFlags) error {
-	arns, err := kmsARNs("--key", f.keys)
-	if err != nil {
+	var fe *iampolicy.FieldError
+	if !errors.As(err, &fe) {
 		return err
 	}
-	old, err := kmsARNs("--old-key", f.oldKeys)
-	if err != nil {
-		return err
-	}
-	ec, err := parseContext(f.context)
-	if err != nil {
-		return err
-	}
-	var cond map[string]map[string]any
-	if len(ec) > 0 {
-		eq := map[string]any{}
-		keys := []string{}
-		for k, v := range ec {
-			eq["kms:EncryptionContext:"+k] = v
-			keys = append(keys, k)
-		}
-		if !f.unsignedOnly {
-			keys = append(keys, publicKeyContextKey)
-		}
-		slices.Sort(keys)
-		cond = map[string]map[string]any{
-			"StringEquals": eq,
-			// Only these keys: no other context can be used with the keys.
-			"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": keys},
-		}
-	}
-	role := strings.ToLower(f.role)
-	if len(old) > 0 && role != "rewrap" && role != "reencrypt" {
-		return &cliError{err: fmt.Errorf("--old-key goes with --role rewrap or reencrypt"), code: exitUsage}
-	}
-	switch role {
-	case "encrypt", "reencrypt":
-		p.allow("MlsealDecryptOld", []string{"kms:Decrypt"}, old, cond)
-		if len(arns) > 0 {
-			p.allow("MlsealGenerateDataKey", []string{"kms:GenerateDataKey"}, arns[:1], cond)
-			p.allow("MlsealWrapDataKey", []string{"kms:Encrypt"}, arns[1:], cond)
-		}
-	case "decrypt", "verify":
-		p.allow("MlsealDecrypt", []string{"kms:Decrypt"}, arns, cond)
-	case "rewrap":
-		p.allow("MlsealDecryptOld", []string{"kms:Decrypt"}, old, cond)
-		p.allow("MlsealWrapDataKey", []string{"kms:Encrypt"}, arns, cond)
+	flag := policyFlag[fe.Field]
+	ce := &cliError{code: exitUsage}
+	switch {
+	case errors.Is(fe, iampolicy.ErrNotKeyARN):
+		ce.err = fmt.Errorf("%s %q is not a KMS key ARN", flag, fe.Value)
+		ce.hint = "a policy names keys by key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID); 'aws kms describe-key --key-id alias/NAME' shows an alias's key ARN"
+	case errors.Is(fe, iampolicy.ErrRole):
+		ce.err = fmt.Errorf("--role %q is not one of encrypt, decrypt, rewrap and reencrypt", fe.Value)
+	case errors.Is(fe, iampolicy.ErrOldKeysRole):
+		ce.err = errors.New("--old-key goes with --role rewrap or reencrypt")
+	case errors.Is(fe, iampolicy.ErrNotS3URL):
+		ce.err = fmt.Errorf("%s %q is not an s3://BUCKET/PREFIX/ or s3://BUCKET/KEY URL", flag, fe.Value)
+	case errors.Is(fe, iampolicy.ErrNotObject):
+		ce.err = fmt.Errorf("%s %q names a prefix, not an object", flag, fe.Value)
+	case errors.Is(fe, iampolicy.ErrNoARN):
+		ce.err = fmt.Errorf("--secret %s is named without an ARN", fe.Value)
+		ce.hint = "pass --region and --account, so that the policy names it by ARN, or give the reference as an ARN"
+	case errors.Is(fe, iampolicy.ErrKeyWithoutSecret):
+		ce.err = errors.New("--secret-kms-key goes with the --secret references it decrypts")
+	case fe.Value != "":
+		ce.err = fmt.Errorf("%s %q: %w", flag, fe.Value, fe.Err)
 	default:
-		return &cliError{err: fmt.Errorf("--role %q is not one of encrypt, decrypt, rewrap and reencrypt", f.role), code: exitUsage}
+		ce.err = fmt.Errorf("%s: %w", flag, fe.Err)
 	}
-	return nil
-}
-
-// s3Statements allows the S3 calls of the job's reads and writes.
-func s3Statements(p *iamPolicy, f *policyFlags) error {
-	part := f.partition
-	arn := func(bucket, key string) string { return "arn:" + part + ":s3:::" + bucket + "/" + key }
-	var (
-		lists   = map[string][]string{} // bucket: prefixes listed
-		buckets []string
-		reads   []string
-		writes  []string
-		state   []string
-	)
-	parse := func(flag, u string) (bucket, key string, prefix bool, err error) {
-		bucket, key, err = s3io.ParseURL(u)
-		if err != nil || strings.ContainsAny(key, "*?") {
-			return "", "", false, &cliError{err: fmt.Errorf("%s %q is not an s3://BUCKET/PREFIX/ or s3://BUCKET/KEY URL", flag, u), code: exitUsage}
-		}
-		return bucket, key, key == "" || strings.HasSuffix(key, "/"), nil
-	}
-	for _, u := range f.s3Read {
-		b, k, prefix, err := parse("--s3-read", u)
-		if err != nil {
-			return err
-		}
-		if !prefix {
-			reads = appendNew(reads, arn(b, k))
-			continue
-		}
-		if _, ok := lists[b]; !ok {
-			buckets = append(buckets, b)
-		}
-		lists[b] = appendNew(lists[b], k+"*")
-		reads = appendNew(reads, arn(b, k+"*"))
-	}
-	for _, u := range f.s3Write {
-		b, k, prefix, err := parse("--s3-write", u)
-		if err != nil {
-			return err
-		}
-		if prefix {
-			k += "*"
-		}
-		writes = appendNew(writes, arn(b, k))
-	}
-	for _, u := range slices.Concat(f.manifests, f.audits) {
-		b, k, prefix, err := parse("--manifest/--audit", u)
-		if err != nil {
-			return err
-		}
-		if prefix {
-			return &cliError{err: fmt.Errorf("--manifest/--audit %q names a prefix, not an object", u), code: exitUsage}
-		}
-		state = appendNew(state, arn(b, k))
-	}
-	for i, b := range buckets {
-		var cond map[string]map[string]any
-		if !slices.Contains(lists[b], "*") {
-			// Listing only under the prefixes read: ListObjectsV2's prefix
-			// is the source's, or longer.
-			cond = map[string]map[string]any{"StringLike": {"s3:prefix": lists[b]}}
-		}
-		p.allow(fmt.Sprintf("MlsealS3List%d", i), []string{"s3:ListBucket"}, []string{"arn:" + part + ":s3:::" + b}, cond)
-	}
-	p.allow("MlsealS3Read", []string{"s3:GetObject"}, reads, nil)
-	p.allow("MlsealS3Write", []string{"s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"}, writes, nil)
-	p.allow("MlsealS3JobState", []string{"s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"}, state, nil)
-	return nil
-}
-
-// secretStatements allows the calls that secrets get and secrets exec make
-// for the references.
-func secretStatements(p *iamPolicy, f *policyFlags) error {
-	var sm, ssmARNs []string
-	smBatch, ssmBatch := 0, 0
-	for _, s := range f.secrets {
-		ref, err := secrets.ParseRef(s)
-		if err != nil {
-			return &cliError{err: fmt.Errorf("--secret: %w", err), code: exitUsage}
-		}
-		name := ref.Name()
-		switch ref.Scheme() {
-		case secrets.SchemeSecretsManager:
-			if !strings.HasPrefix(name, "arn:") {
-				if err := needRegionAccount(f, s); err != nil {
-					return err
-				}
-				// The ARN ends in a hyphen and six random characters.
-				name = fmt.Sprintf("arn:%s:secretsmanager:%s:%s:secret:%s-??????", f.partition, f.region, f.account, name)
-			}
-			if !slices.Contains(sm, name) {
-				sm = append(sm, name)
-				if ref.VersionID() == "" && ref.Stage() == secrets.StageCurrent {
-					smBatch++
-				}
-			}
-		case secrets.SchemeSSM:
-			if !strings.HasPrefix(name, "arn:") {
-				if err := needRegionAccount(f, s); err != nil {
-					return err
-				}
-				name = fmt.Sprintf("arn:%s:ssm:%s:%s:parameter/%s", f.partition, f.region, f.account, strings.TrimPrefix(name, "/"))
-			}
-			if !slices.Contains(ssmARNs, name) {
-				ssmARNs = append(ssmARNs, name)
-				if ref.Decrypt() {
-					ssmBatch++
-				}
-			}
-		}
-	}
-	p.allow("MlsealGetSecretValue", []string{"secretsmanager:GetSecretValue"}, sm, nil)
-	if smBatch > 1 {
-		p.allow("MlsealBatchGetSecretValue", []string{"secretsmanager:BatchGetSecretValue"}, []string{"*"}, nil)
-	}
-	p.allow("MlsealGetParameter", []string{"ssm:GetParameter"}, ssmARNs, nil)
-	if ssmBatch > 1 {
-		p.allow("MlsealGetParameters", []string{"ssm:GetParameters"}, ssmARNs, nil)
-	}
-	keys, err := kmsARNs("--secret-kms-key", f.secretKeys)
-	if err != nil {
-		return err
-	}
-	var via []string
-	for _, k := range keys {
-		a, _ := awskms.ParseARN(k)
-		if len(sm) > 0 {
-			via = appendNew(via, "secretsmanager."+a.Region+".amazonaws.com")
-		}
-		if len(ssmARNs) > 0 {
-			via = appendNew(via, "ssm."+a.Region+".amazonaws.com")
-		}
-	}
-	if len(keys) > 0 && len(via) == 0 {
-		return &cliError{err: fmt.Errorf("--secret-kms-key goes with the --secret references it decrypts"), code: exitUsage}
-	}
-	p.allow("MlsealSecretsKMSDecrypt", []string{"kms:Decrypt"}, keys, map[string]map[string]any{"StringEquals": {"kms:ViaService": via}})
-	return nil
-}
-
-func needRegionAccount(f *policyFlags, ref string) error {
-	if f.region == "" || f.account == "" {
-		return &cliError{err: fmt.Errorf("--secret %s is named without an ARN", ref), code: exitUsage,
-			hint: "pass --region and --account, so that the policy names it by ARN, or give the reference as an ARN"}
-	}
-	return nil
-}
-
-// appendNew appends s to list unless it is there already.
-func appendNew(list []string, s string) []string {
-	if slices.Contains(list, s) {
-		return list
-	}
-	return append(list, s)
+	return ce
 }
