@@ -40,7 +40,7 @@ var (
 // policy.
 type FieldError struct {
 	Field string // the Job field, such as "Keys" or "S3Read"
-	Value string // the value at fault, or "" when the field is at fault as a whole
+	Value string // the value at fault, or "" when Err names it or the field is at fault as a whole
 	Err   error  // one of the Err values above, or why a secret reference does not parse
 }
 

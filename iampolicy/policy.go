@@ -60,8 +60,9 @@ const (
 // nothing to the policy; a Job must name at least one key, S3 location or
 // secret.
 //
-// Resources are deduplicated; statements and resources keep the order in
-// which the Job names them, so the same Job always gives the same document.
+// The statements come in a fixed order (KMS, S3, secrets) and the
+// resources, deduplicated, in the order in which the Job names them, so the
+// same Job always gives the same document.
 type Job struct {
 	// Role is what the job does with Keys and OldKeys. The empty Role is
 	// RoleEncrypt. Roles are matched without regard to case, and "verify"

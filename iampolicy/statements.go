@@ -2,6 +2,7 @@ package iampolicy
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -39,18 +40,17 @@ func contextCondition(job *Job) (map[string]map[string]any, error) {
 		return nil, nil
 	}
 	eq := map[string]any{}
-	keys := []string{}
-	for k, v := range job.EncryptionContext {
+	keys := slices.Sorted(maps.Keys(job.EncryptionContext)) // the first bad key is always the same one
+	for _, k := range keys {
 		if k == "" || strings.HasPrefix(k, "aws-crypto-") {
 			return nil, &FieldError{Field: "EncryptionContext", Value: k, Err: ErrContextKey}
 		}
-		eq["kms:EncryptionContext:"+k] = v
-		keys = append(keys, k)
+		eq["kms:EncryptionContext:"+k] = job.EncryptionContext[k]
 	}
 	if !job.UnsignedOnly {
 		keys = append(keys, publicKeyContextKey)
+		slices.Sort(keys)
 	}
-	slices.Sort(keys)
 	return map[string]map[string]any{
 		"StringEquals": eq,
 		// Only these keys: no other context can be used with the keys.
