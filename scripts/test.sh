@@ -26,7 +26,7 @@ echo "== the streaming pipelines under the race detector"
 # that check no goroutine touches a caller's bytes after a call returns
 # detect it only here. (-short skips the memory measurements, which the
 # race detector's shadow memory would inflate.)
-go test -count=1 -race -short ./envelope/... ./s3io
+go test -count=1 -race -short ./envelope ./envelope/cache ./envelope/internal/frame ./s3io
 
 echo "== envelope in FIPS 140-3 mode"
 GODEBUG=fips140=on go test -count=1 ./envelope/...
