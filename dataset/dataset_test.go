@@ -466,3 +466,40 @@ func TestEncryptFileStdinFromItsPosition(t *testing.T) {
 		t.Errorf("stdin left at offset %d, want its end %d", pos, len(plain))
 	}
 }
+
+// TestEncryptFileThatGrew: a file that grew between planning and reading
+// fails with an error naming it and saying what to do, not the envelope's
+// size hint; nothing is written.
+func TestEncryptFileThatGrew(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "log.csv")
+	if err := os.WriteFile(in, randomBytes(t, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	opts := dataset.Options{
+		Sources: []dataset.Source{dataset.Source(in)}, Destination: dataset.Destination(filepath.Join(dir, "out.enc")),
+		Operation: encryptOp(t),
+	}
+	items, err := dataset.Plan(ctx, opts)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("plan: %v, %d items", err, len(items))
+	}
+	f, err := os.OpenFile(in, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(randomBytes(t, 1000))
+	f.Close()
+	job, err := dataset.New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := job.Do(ctx, items[0])
+	if r.Status == dataset.StatusDone || !strings.Contains(r.Error, "log.csv grew while the job ran") || !strings.Contains(r.Error, "encrypt a copy") {
+		t.Fatalf("result %s: %q", r.Status, r.Error)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out.enc")); !os.IsNotExist(err) {
+		t.Errorf("an output was left: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 
@@ -70,7 +71,7 @@ func (e *Encrypt) Apply(ctx context.Context, t *Task) error {
 		return err
 	}
 	describe(t.Result, ew.Header())
-	if err := encryptFrom(ew, src); err != nil {
+	if err := encryptFrom(ew, src, t.Item.In, o.SizeHint); err != nil {
 		cancel() // stop the workers; the output is discarded
 		ew.Close()
 		return err
@@ -80,13 +81,21 @@ func (e *Encrypt) Apply(ctx context.Context, t *Task) error {
 
 // encryptFrom encrypts what src holds: a regular file through positional
 // reads on the encryption workers, which spread reading over the cores as
-// sealing is; then anything read after that (a file that grew), or
-// anything else, through copyData.
-func encryptFrom(ew *envelope.Writer, src io.Reader) error {
+// sealing is; then anything read after that, or anything else, through
+// copyData. A file that grew past the size it was planned with (the data
+// key's size hint), or shrank while it was read, fails with an error that
+// names it.
+func encryptFrom(ew *envelope.Writer, src io.Reader, in Location, hint int64) error {
 	if wr, ok := src.(*watchedReader); ok {
 		if sr, seekPast, ok := wr.section(); ok {
+			if hint > 0 && sr.Size() > hint {
+				return fmt.Errorf("%s grew while the job ran (%d bytes when it was planned, %d now): stop what writes to it, or encrypt a copy", in, hint, sr.Size())
+			}
 			n, err := ew.ReadFrom(sr)
 			if err != nil {
+				if now, serr := wr.size(); serr == nil && now < sr.Size() {
+					return fmt.Errorf("%s shrank while it was encrypted (%d bytes when it was opened, %d now): nothing was written", in, sr.Size(), now)
+				}
 				return err
 			}
 			if err := seekPast(n); err != nil {

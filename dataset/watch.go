@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -97,6 +98,19 @@ func (r *watchedReader) section() (sr *io.SectionReader, seekPast func(n int64) 
 		return err
 	}
 	return io.NewSectionReader(at, pos, fi.Size()-pos), seekPast, true
+}
+
+// size returns the size of the regular file the input is.
+func (r *watchedReader) size() (int64, error) {
+	f := regularFile(r.r)
+	if f == nil {
+		return 0, errors.New("not a regular file")
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 // regularFile returns r as a regular file, or nil.

@@ -113,7 +113,11 @@ func (k *Keyring) OnDecrypt(_ context.Context, m *envelope.DecryptionMaterials, 
 	if tried == 0 {
 		return fmt.Errorf("rawaes: %w: the message has no data key wrapped by %s", envelope.ErrNoDataKey, k)
 	}
-	return fmt.Errorf("rawaes: %w: %d data keys named %s did not unwrap: the key material or the encryption context differs", envelope.ErrNoDataKey, tried, k)
+	keys := "data keys"
+	if tried == 1 {
+		keys = "data key"
+	}
+	return fmt.Errorf("rawaes: %w: %d %s named %s did not unwrap: the key material or the encryption context differs", envelope.ErrNoDataKey, tried, keys, k)
 }
 
 // match reports whether edk names this key, and returns its IV.
