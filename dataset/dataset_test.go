@@ -503,3 +503,30 @@ func TestEncryptFileThatGrew(t *testing.T) {
 		t.Errorf("an output was left: %v", err)
 	}
 }
+
+// TestOutputIsTheInput: an output that names the input's file, under any
+// name, is refused before anything is read, --force or not: it would
+// replace the plaintext with its ciphertext in place.
+func TestOutputIsTheInput(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "data.csv")
+	plain := randomBytes(t, 5000)
+	if err := os.WriteFile(in, plain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(in, filepath.Join(dir, "alias.csv")); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{in, filepath.Join(dir, "alias.csv"), filepath.Join(dir, ".", "data.csv")} {
+		_, err := dataset.Run(context.Background(), dataset.Options{
+			Sources: []dataset.Source{dataset.Source(in)}, Destination: dataset.Destination(out),
+			Operation: encryptOp(t), Overwrite: true,
+		})
+		if err == nil || !strings.Contains(err.Error(), "both the input and the output") {
+			t.Errorf("output %s: %v", out, err)
+		}
+	}
+	if got, _ := os.ReadFile(in); !bytes.Equal(got, plain) {
+		t.Fatal("the input was changed")
+	}
+}

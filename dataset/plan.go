@@ -281,6 +281,21 @@ func (j *Job) ownFiles() (files []os.FileInfo, dest os.FileInfo) {
 	return files, dest
 }
 
+// sameFile reports whether two locations are one local file, under any
+// names: writing the output over its input would replace the data with what
+// was made of it (and leave the old bytes on the disk).
+func sameFile(a, b Location) bool {
+	if !a.IsLocal() || !b.IsLocal() {
+		return false
+	}
+	fa, err := os.Stat(a.Path)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b.Path)
+	return err == nil && os.SameFile(fa, fb)
+}
+
 // planOutputs works out where each item's output goes, checking names and
 // collisions: one named output, or a tree under a directory or prefix.
 func (j *Job) planOutputs(items []*Item, tree, several bool) error {
@@ -310,6 +325,9 @@ func (j *Job) planOutputs(items []*Item, tree, several bool) error {
 	}
 	if !tree {
 		for _, it := range items {
+			if sameFile(it.In, out) {
+				return usagef("%s is both the input and the output: write the output to another file", out)
+			}
 			it.Out = out
 		}
 		return nil
