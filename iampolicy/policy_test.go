@@ -364,9 +364,12 @@ func TestWholeJob(t *testing.T) {
 		s3List("raw", "train/"), s3List("raw", "train/2026/"),
 		s3Object("s3:GetObject", "raw/train/part-0.csv.enc"),
 		// Rewrap: UploadPartCopy needs PutObject on the destination and
-		// GetObject on the source; outputs are checked with HeadObject.
+		// GetObject on the source; outputs are checked with HeadObject,
+		// which S3 answers 404 for a missing key only to a caller that
+		// may list the bucket (403 otherwise), as it does GetObject of a
+		// manifest not written yet.
 		s3Object("s3:PutObject", "enc/train/part-0.csv.enc"), s3Object("s3:AbortMultipartUpload", "enc/train/part-0.csv.enc"),
-		s3Object("s3:GetObject", "enc/train/part-0.csv.enc"),
+		s3Object("s3:GetObject", "enc/train/part-0.csv.enc"), s3List("enc", ""), s3List("audit", ""),
 		s3Object("s3:GetObject", "enc/state/job.jsonl"), s3Object("s3:PutObject", "enc/state/job.jsonl"), s3Object("s3:PutObject", "audit/job.jsonl"),
 		{action: "secretsmanager:GetSecretValue", resource: "arn:aws:secretsmanager:eu-west-1:111122223333:secret:prod/db-AbCdEf"},
 		{action: "secretsmanager:GetSecretValue", resource: "arn:aws:secretsmanager:eu-west-1:111122223333:secret:prod/api-AbCdEf"},
@@ -380,7 +383,7 @@ func TestWholeJob(t *testing.T) {
 		kmsRequest("kms:GenerateDataKey", arn2, train), // rewrap never generates
 		kmsRequest("kms:Encrypt", arn1, train),
 		kmsRequest("kms:Decrypt", secretKey, nil), // not through the services
-		s3List("raw", ""), s3List("raw", "test/"), s3List("enc", "train/"),
+		s3List("raw", ""), s3List("raw", "test/"), s3List("other", ""),
 		s3Object("s3:GetObject", "raw/test/part-0.csv"),
 		s3Object("s3:PutObject", "raw/train/part-0.csv.enc"), // the source is read only
 		s3Object("s3:PutObject", "enc/other/x"),

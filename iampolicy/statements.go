@@ -113,6 +113,7 @@ func s3Statements(p *Policy, job *Job) error {
 		reads   []string
 		writes  []string
 		state   []string
+		written []string // buckets written to
 	)
 	for _, u := range job.S3Read {
 		b, k, prefix, err := s3Location("S3Read", u)
@@ -138,6 +139,7 @@ func s3Statements(p *Policy, job *Job) error {
 			k += "*"
 		}
 		writes = appendNew(writes, arn(b, k))
+		written = appendNew(written, b)
 	}
 	for _, f := range []struct {
 		field string
@@ -152,6 +154,7 @@ func s3Statements(p *Policy, job *Job) error {
 				return &FieldError{Field: f.field, Value: u, Err: ErrNotObject}
 			}
 			state = appendNew(state, arn(b, k))
+			written = appendNew(written, b)
 		}
 	}
 	for i, b := range buckets {
@@ -163,6 +166,17 @@ func s3Statements(p *Policy, job *Job) error {
 		}
 		p.allow(fmt.Sprintf("MlsealS3List%d", i), []string{"s3:ListBucket"}, []string{"arn:" + job.Partition + ":s3:::" + b}, cond)
 	}
+	// A job checks that each output does not exist yet, and reads a
+	// manifest that may not exist yet. S3 answers HeadObject and GetObject
+	// of a missing key with 404 only to a caller that may list the bucket,
+	// and with 403 otherwise (HeadObject's permissions in the S3 API
+	// reference), so the buckets written to are listable: key names, never
+	// contents. MinIO answers 404 either way, so the tests cannot show it.
+	var listable []string
+	for _, b := range written {
+		listable = appendNew(listable, "arn:"+job.Partition+":s3:::"+b)
+	}
+	p.allow("MlsealS3WriteBucketList", []string{"s3:ListBucket"}, listable, nil)
 	p.allow("MlsealS3Read", []string{"s3:GetObject"}, reads, nil)
 	p.allow("MlsealS3Write", []string{"s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"}, writes, nil)
 	p.allow("MlsealS3JobState", []string{"s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"}, state, nil)
