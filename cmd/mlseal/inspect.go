@@ -85,7 +85,7 @@ func (a *app) inspect(_ context.Context, in string, asJSON bool) error {
 	defer closeIn()
 	h, err := envelope.ParseHeader(bufio.NewReader(r))
 	if err != nil {
-		return withHint(err, "is this an mlseal or AWS Encryption SDK message?")
+		return withHint(err, "inspect reads the header that mlseal and the AWS Encryption SDKs write at the start of a message: give it an encrypted file")
 	}
 	out := inspectOutput{
 		Note:        notAuthenticated,

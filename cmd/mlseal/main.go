@@ -268,9 +268,13 @@ func exitCode(err error) int {
 	return exitError
 }
 
-// report prints err and its hint on stderr and returns the exit code.
+// report prints err and its hint on stderr and returns the exit code. A
+// write to a stdout whose reader has gone (mlseal ... | head) is the
+// reader's choice, and ends mlseal quietly, as SIGPIPE ends other programs.
 func (a *app) report(err error) int {
-	a.printError("", err)
+	if s, ok := a.stdout.(*stdoutWriter); !ok || !s.closed.Load() || !errors.Is(err, syscall.EPIPE) {
+		a.printError("", err)
+	}
 	return exitCode(err)
 }
 
@@ -301,13 +305,15 @@ func (a *app) logf(format string, args ...any) {
 // stdoutWriter is stdout, which calls epipe when the reader of a pipe
 // has gone.
 type stdoutWriter struct {
-	f     *os.File
-	epipe func()
+	f      *os.File
+	epipe  func()
+	closed atomic.Bool // a write failed with EPIPE
 }
 
 func (w *stdoutWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	if errors.Is(err, syscall.EPIPE) {
+		w.closed.Store(true)
 		w.epipe()
 	}
 	return n, err

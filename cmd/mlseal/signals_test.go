@@ -140,3 +140,31 @@ func TestEPIPERemovesTempFiles(t *testing.T) {
 		t.Error("the rejects file was committed")
 	}
 }
+
+// TestClosedStdoutIsQuiet: `mlseal encrypt ... | head -c 10` is the
+// reader's choice, not mlseal's failure: exit status 141, as a program that
+// SIGPIPE kills, and no error message.
+func TestClosedStdoutIsQuiet(t *testing.T) {
+	e := newEnv(t)
+	e.ok(nil, "keygen", "-o", "team.key")
+	e.write("data.bin", bytes.Repeat([]byte("0123456789abcdef"), 1<<18)) // 4 MiB
+	e.ok(nil, "encrypt", "-k", "team.key", "-o", "data.bin.enc", "data.bin")
+	for _, args := range [][]string{
+		{"encrypt", "-k", "team.key", "-o", "-", "data.bin"},
+		{"decrypt", "-k", "team.key", "data.bin.enc"},
+	} {
+		cmd, stdin, stdout, stderr := e.startPiped(t, true, args...)
+		if _, err := io.ReadFull(stdout, make([]byte, 10)); err != nil {
+			t.Fatal(err)
+		}
+		stdout.Close()
+		err := cmd.Wait()
+		stdin.Close()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGPIPE) {
+			t.Errorf("%s to a closed pipe: %v, want exit status 141", args[0], err)
+		}
+		if strings.Contains(stderr.String(), "error") {
+			t.Errorf("%s to a closed pipe printed: %s", args[0], stderr.String())
+		}
+	}
+}
