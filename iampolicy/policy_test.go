@@ -203,6 +203,11 @@ func TestErrors(t *testing.T) {
 		{"parameter name", Job{Secrets: []string{"ssm:///prod/db"}, Region: "eu-west-1"}, "Secrets", "ssm:///prod/db", ErrNoARN},
 		{"secret scheme", Job{Secrets: []string{"nope://x"}}, "Secrets", "", nil},
 		{"secret key alias", Job{Secrets: []string{"ssm:///a"}, Region: "r", Account: "1", SecretKeys: []string{"alias/x"}}, "SecretKeys", "alias/x", ErrNotKeyARN},
+		// Not a key id: KMS names keys with a UUID or mrk- and 32 hex digits.
+		{"secret key not an id", Job{Secrets: []string{"ssm:///a"}, Region: "r", Account: "1", SecretKeys: []string{"arn:aws:kms:eu-west-1:111122223333:key/secretkey"}},
+			"SecretKeys", "arn:aws:kms:eu-west-1:111122223333:key/secretkey", ErrNotKeyARN},
+		{"key id upper case", Job{Keys: []string{"arn:aws:kms:us-east-1:111122223333:key/1234ABCD-12ab-34cd-56ef-1234567890ab"}},
+			"Keys", "arn:aws:kms:us-east-1:111122223333:key/1234ABCD-12ab-34cd-56ef-1234567890ab", ErrNotKeyARN},
 		{"secret key without secret", Job{S3Read: []string{"s3://b/"}, Secrets: []string{"env://HOME"}, SecretKeys: []string{arn1}}, "SecretKeys", "", ErrKeyWithoutSecret},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package iampolicy
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -15,6 +16,10 @@ import (
 // store the signature verification key; KMS sees it with the rest.
 const publicKeyContextKey = "aws-crypto-public-key"
 
+// keyID is what KMS names a key with: a UUID, or "mrk-" and 32 hex digits
+// for a multi-Region key. A policy naming anything else allows nothing.
+var keyID = regexp.MustCompile(`^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
+
 // keyARNs checks that keys are KMS key ARNs, drops mlseal's "kms:" prefix
 // and removes duplicates.
 func keyARNs(field string, keys []string) ([]string, error) {
@@ -25,7 +30,7 @@ func keyARNs(field string, keys []string) ([]string, error) {
 			id = k[4:]
 		}
 		a, err := awskms.ParseARN(id)
-		if err != nil || a.ResourceType != "key" {
+		if err != nil || a.ResourceType != "key" || !keyID.MatchString(a.ResourceID) {
 			return nil, &FieldError{Field: field, Value: k, Err: ErrNotKeyARN}
 		}
 		arns = appendNew(arns, id)
