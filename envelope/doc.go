@@ -22,10 +22,11 @@
 // Streams move without extra copies where their source allows. A Writer
 // given an *io.SectionReader of a file (io.Copy or Writer.ReadFrom) has its
 // workers read the frames they seal with positional reads, so that reading
-// the file is spread over the cores as sealing is. A Reader whose source is
-// a *bytes.Reader, or a BufferedSource such as s3io's object reader, opens
-// each frame where it lies instead of copying it out first. Close a Reader
-// that will not be read to the end.
+// the file is spread over the cores as sealing is. A Reader opens each frame
+// of an unsigned message where it lies, instead of copying it out first,
+// when its source is a BufferedSource such as s3io's object reader, or a
+// *bytes.Reader read through Reader.WriteTo (io.Copy). Close a Reader that
+// will not be read to the end.
 //
 // FORMAT.md at the root of the repository says exactly what is written and
 // read; SECURITY.md, what hostile input can and cannot do.
