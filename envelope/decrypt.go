@@ -366,7 +366,7 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 			r.frames.Wait()
 			used := len(p) - s.Len()
 			s.Drop()
-			r.trailer.src = eofReader{}
+			r.trailer.src = bytes.NewReader(nil) // all read
 			return used, err
 		})
 		_, err := src.WriteTo(body)
@@ -412,11 +412,6 @@ func (r *Reader) Close() error {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-// eofReader is a source whose bytes have all been read.
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // maxNonFramedBody is the specification's bound on a non-framed body:
 // AES-GCM encrypts at most 2^36 - 32 bytes under one IV.
